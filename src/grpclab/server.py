@@ -1,0 +1,154 @@
+"""The Greeter server: one replica of the service the probe measures.
+
+It answers ``/helloworld.Greeter/SayHello`` with ``Hello from <name>`` and sends the same name as
+the initial-metadata key ``hostname`` (the convention of gRPC's interop servers), so a client can
+tell which replica served each call. It serves the standard ``grpc.health.v1.Health`` service and
+drains on SIGTERM: health turns NOT_SERVING, new calls are refused, calls in flight get ``--grace``
+seconds to finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+
+log = logging.getLogger("grpclab.server")
+
+SERVICE_NAME = "helloworld.Greeter"
+
+
+def replica_name(explicit: str | None = None) -> str:
+    """The name a replica reports: ``--name``, else ``POD_NAME``, else the hostname."""
+    return explicit or os.environ.get("POD_NAME") or socket.gethostname()
+
+
+class Greeter(helloworld_pb2_grpc.GreeterServicer):
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        self._name = name
+        self._delay = delay
+
+    def SayHello(self, request, context):
+        context.send_initial_metadata((("hostname", self._name),))
+        if self._delay:
+            time.sleep(self._delay)
+        return helloworld_pb2.HelloReply(message=f"Hello from {self._name}")
+
+
+class GreeterServer:
+    """A started Greeter with its health service; ``drain()`` is what SIGTERM does."""
+
+    def __init__(self, name: str, address: str, port: int, *, delay: float = 0.0,
+                 max_workers: int = 32) -> None:
+        self.name = name
+        self.endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        # grpcio sets SO_REUSEPORT by default: two replicas could then share one address unnoticed
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                                   options=[("grpc.so_reuseport", 0)])
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        # add_insecure_port raises RuntimeError when the address cannot be bound
+        self.port = self._server.add_insecure_port(self.endpoint)
+
+    def start(self) -> None:
+        self._server.start()
+        for service in ("", SERVICE_NAME):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def drain(self, grace: float) -> None:
+        """Report NOT_SERVING, refuse new calls, give calls in flight ``grace`` seconds."""
+        self._health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+
+def bind_error(address: str, port: int) -> str | None:
+    """Why ADDRESS:PORT cannot be listened on, or None (checked before gRPC logs its own noise)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # like gRPC: connections in TIME_WAIT don't block, a live listener does
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grpclab-server",
+        description="Greeter server: replies 'Hello from <name>' and tells its name in the "
+        "'hostname' response metadata.",
+    )
+    parser.add_argument("--name", help="replica name (default: $POD_NAME, else the hostname)")
+    parser.add_argument("--address", default="0.0.0.0",
+                        help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
+    parser.add_argument("--grace", type=float, default=10.0,
+                        help="seconds calls in flight get to finish after SIGTERM "
+                        "(default: %(default)s)")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="seconds each call takes, to simulate work (default: %(default)s)")
+    parser.add_argument("--max-workers", type=int, default=32,
+                        help="threads serving calls (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not 0 < args.port < 65536:
+        print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
+        return 2
+    if args.grace < 0 or args.delay < 0 or args.max_workers < 1:
+        print("grpclab-server: error: --grace and --delay must be >= 0, --max-workers >= 1",
+              file=sys.stderr)
+        return 2
+    name = replica_name(args.name)
+    problem = bind_error(args.address, args.port)
+    if problem is None:
+        try:
+            server = GreeterServer(name, args.address, args.port, delay=args.delay,
+                                   max_workers=args.max_workers)
+        except RuntimeError as error:
+            problem = str(error)
+    if problem is not None:
+        print(f"grpclab-server: error: cannot listen on {args.address}:{args.port}: {problem}",
+              file=sys.stderr)
+        return 2
+
+    stopping = threading.Event()
+
+    def on_sigterm(signum, _frame) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("%s draining (signal %d), grace %.1fs", name, signum, args.grace)
+        threading.Thread(target=server.drain, args=(args.grace,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_sigterm)
+    server.start()
+    log.info("server %s listening on %s", name, server.endpoint)
+    server.wait()
+    log.info("server %s stopped", name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
