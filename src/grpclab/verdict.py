@@ -1,0 +1,394 @@
+"""The verdict: what a probe's tallies show, and whether that is what the scenario promises.
+
+Pure functions over per-connection tallies (which replica answered each successful call, failed
+calls by status code name, latencies); no I/O, so every rule is unit-tested on synthetic tallies.
+
+Rules (DESIGN.md, "The probe"):
+
+- ``spread``: every connection reached every expected replica, every replica got at least
+  ``min_share`` of its fair share (1 / expected replicas) of the successful calls, and the
+  error rate is at most ``max_error_rate``.
+- ``pinned``: every connection reached exactly one replica, error rate at most ``max_error_rate``.
+- ``none``: always passes; the statistics and the observed pattern are still reported.
+
+A connection with no successful call proves nothing either way, so it fails both verdicts. With
+``replicas`` not given the expected replicas are the ones seen (and a warning says so); ``spread``
+then fails when only one replica answered, as nothing shows the calls could have gone elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+SPREAD = "spread"
+PINNED = "pinned"
+NONE = "none"
+MIXED = "mixed"
+FAILED = "failed"
+
+EXPECTATIONS = (SPREAD, PINNED, NONE)
+
+# replies the probe could not attribute to a replica are counted as failures under this name
+UNIDENTIFIED = "UNIDENTIFIED"
+
+# the summary lists every share up to this many replicas, else only the range
+_MAX_SHARES_LISTED = 6
+
+
+@dataclass
+class Tally:
+    """What one connection saw: successful calls per replica, failures, latencies (seconds)."""
+
+    replicas: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return sum(self.replicas.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def calls(self) -> int:
+        return self.ok + self.failed
+
+    def replicas_reached(self) -> set[str]:
+        return {name for name, count in self.replicas.items() if count > 0}
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally of the same connection (one per worker thread) into this one."""
+        for name, count in other.replicas.items():
+            self.replicas[name] = self.replicas.get(name, 0) + count
+        for code, count in other.failures.items():
+            self.failures[code] = self.failures.get(code, 0) + count
+        self.latencies_s.extend(other.latencies_s)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the scenario promises; ``replicas`` None means "the replicas seen"."""
+
+    expect: str = NONE
+    replicas: int | None = None
+    min_share: float = 0.5
+    max_error_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.expect not in EXPECTATIONS:
+            choices = ", ".join(EXPECTATIONS)
+            raise ValueError(f"expect must be one of {choices}, not {self.expect!r}")
+        if self.replicas is not None and self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ValueError("min_share must be between 0 and 1")
+        if not 0.0 <= self.max_error_rate <= 1.0:
+            raise ValueError("max_error_rate must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class ReplicaShare:
+    name: str
+    calls: int
+    share: float  # of all successful calls
+    connections: int  # how many connections reached this replica
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    index: int
+    calls: int
+    failed: int
+    replicas: dict[str, int]  # successful calls per replica, sorted by name
+
+
+@dataclass(frozen=True)
+class LatencyMs:
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    calls: int
+    ok: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    expect: str
+    observed: str
+    passed: bool
+    summary: str  # one line: what was seen, what was expected, the first reason it failed
+    expected_replicas: int
+    replicas_assumed: bool
+    replicas: list[ReplicaShare]
+    connections: list[ConnectionReport]
+    jain_index: float | None
+    latency_ms: LatencyMs
+    totals: Totals
+    failures: dict[str, int]
+    error_rate: float
+    reasons: list[str]  # every criterion the verdict missed, empty when passed
+    warnings: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of already sorted values; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def latency_ms(latencies_s: Iterable[float]) -> LatencyMs:
+    ordered = sorted(latencies_s)
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000.0, 3)
+
+    return LatencyMs(
+        p50=ms(percentile(ordered, 50)),
+        p90=ms(percentile(ordered, 90)),
+        p99=ms(percentile(ordered, 99)),
+        max=ms(ordered[-1] if ordered else None),
+    )
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """Jain's fairness index: 1 when all equal, 1/n when one takes all; None without data."""
+    if not values:
+        return None
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    if squares == 0:
+        return None
+    return total * total / (len(values) * squares)
+
+
+def observed_pattern(tallies: Sequence[Tally]) -> str:
+    """``failed`` (no successful call), ``pinned`` (every connection that got an answer got it
+    from one replica), ``spread`` (every such connection reached every replica seen, and more
+    than one was seen), else ``mixed``."""
+    answered = [t for t in tallies if t.ok > 0]
+    if not answered:
+        return FAILED
+    if all(len(t.replicas_reached()) == 1 for t in answered):
+        return PINNED
+    seen = set().union(*(t.replicas_reached() for t in answered))
+    if all(t.replicas_reached() == seen for t in answered):
+        return SPREAD
+    return MIXED
+
+
+def _format_counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()) if count)
+
+
+def _format_failures(failures: Mapping[str, int]) -> str:
+    return ", ".join(f"{code} {count}" for code, count in failures.items())
+
+
+def _share_list(shares: Sequence[ReplicaShare]) -> str:
+    values = [r.share for r in shares]
+    if len(values) <= _MAX_SHARES_LISTED:
+        return "shares " + "/".join(f"{v:.2f}" for v in values)
+    return f"shares {min(values):.2f} to {max(values):.2f}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _describe(observed: str, tallies: Sequence[Tally], shares: Sequence[ReplicaShare],
+              expected: int, ok: int, failed: int) -> str:
+    """The 'what was seen' half of the summary line."""
+    k = len(tallies)
+    seen = len(shares)
+    where = "the only connection" if k == 1 else f"each of {k} connections"
+    if observed == FAILED:
+        return "no call succeeded on " + ("the only connection" if k == 1
+                                          else f"any of {k} connections")
+    calls = f"all {ok} successful calls" if failed else f"all {ok} calls"
+    if seen == 1 and expected <= 1:
+        return (f"1 replica served {calls} on {where} "
+                "(with one replica, pinned and spread look the same)")
+    if seen == 1:
+        return f"1 of {expected} replicas served {calls} on {where}"
+    if observed == PINNED:
+        return (f"each of {k} connections stayed on 1 replica ({seen} of {expected} replicas "
+                f"used: {_format_counts({r.name: r.calls for r in shares})})")
+    if observed == SPREAD:
+        of_expected = f"all {seen}" if seen >= expected else f"{seen} of {expected}"
+        return f"{where} reached {of_expected} replicas ({_share_list(shares)})"
+    answered = [t for t in tallies if t.ok > 0]
+    sizes = sorted(len(t.replicas_reached()) for t in answered)
+    full = sum(1 for size in sizes if size >= max(expected, seen))
+    return (f"connections reached {sizes[0]} to {sizes[-1]} of {max(expected, seen)} replicas "
+            f"({full} of {k} reached all; {_share_list(shares)})")
+
+
+def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
+    """The statistics of a probe and its verdict against ``expectation``."""
+    ok = sum(t.ok for t in tallies)
+    failed = sum(t.failed for t in tallies)
+    calls = ok + failed
+    failures: dict[str, int] = {}
+    for tally in tallies:
+        for code, count in tally.failures.items():
+            if count:
+                failures[code] = failures.get(code, 0) + count
+    failures = dict(sorted(failures.items()))
+    error_rate = failed / calls if calls else 0.0
+
+    per_replica: dict[str, int] = {}
+    reached_by: dict[str, int] = {}
+    for tally in tallies:
+        for name, count in tally.replicas.items():
+            if count:
+                per_replica[name] = per_replica.get(name, 0) + count
+                reached_by[name] = reached_by.get(name, 0) + 1
+    shares = [
+        ReplicaShare(name=name, calls=count, share=round(count / ok, 4),
+                     connections=reached_by[name])
+        for name, count in sorted(per_replica.items())
+    ]
+    seen = len(shares)
+
+    warnings: list[str] = []
+    assumed = expectation.replicas is None
+    expected = seen if assumed else int(expectation.replicas)  # type: ignore[arg-type]
+    if assumed:
+        warnings.append(
+            f"--replicas not given: expecting the {_plural(seen, 'replica')} seen; "
+            "a replica that got no call at all goes unnoticed"
+        )
+    elif seen > expected:
+        warnings.append(f"saw {seen} distinct replicas but {expected} were expected: "
+                        f"{', '.join(r.name for r in shares)}")
+
+    observed = observed_pattern(tallies)
+    if seen == 1 and expected == 1:
+        warnings.append("only one replica answered and one was expected: "
+                        "pinned and spread cannot be told apart")
+    if len(tallies) == 1 and observed == PINNED:
+        warnings.append("only one connection: it shows calls stay on one replica, "
+                        "not how connections are balanced")
+    if failures.get(UNIDENTIFIED):
+        warnings.append(f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
+                        "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)")
+
+    # fairness over the expected replicas: an expected replica that got nothing counts as 0
+    fairness_values = [float(r.calls) for r in shares] + [0.0] * max(0, expected - seen)
+    jain = jain_index(fairness_values)
+
+    reasons: list[str] = []
+    if expectation.expect != NONE:
+        reasons = _reasons(expectation, tallies, shares, expected, ok, calls, failed,
+                           error_rate, failures)
+    passed = not reasons
+
+    connections = [
+        ConnectionReport(index=i, calls=t.calls, failed=t.failed,
+                         replicas={n: c for n, c in sorted(t.replicas.items()) if c})
+        for i, t in enumerate(tallies)
+    ]
+    all_latencies: list[float] = []
+    for tally in tallies:
+        all_latencies.extend(tally.latencies_s)
+
+    summary = _describe(observed, tallies, shares, expected, ok, failed)
+    if failed:
+        summary += (f"; {failed} of {calls} calls failed "
+                    f"({_format_failures(failures)})")
+    summary += (f"; expected {expectation.expect}" if expectation.expect != NONE
+                else "; no expectation")
+    if reasons:
+        more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        summary += f": not met, {reasons[0]}{more}"
+
+    return Verdict(
+        expect=expectation.expect,
+        observed=observed,
+        passed=passed,
+        summary=summary,
+        expected_replicas=expected,
+        replicas_assumed=assumed,
+        replicas=shares,
+        connections=connections,
+        jain_index=None if jain is None else round(jain, 4),
+        latency_ms=latency_ms(all_latencies),
+        totals=Totals(calls=calls, ok=ok, failed=failed),
+        failures=failures,
+        error_rate=round(error_rate, 4),
+        reasons=reasons,
+        warnings=warnings,
+    )
+
+
+def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequence[ReplicaShare],
+             expected: int, ok: int, calls: int, failed: int, error_rate: float,
+             failures: Mapping[str, int]) -> list[str]:
+    """Every criterion of ``expectation.expect`` that the tallies miss, most telling first."""
+    reasons: list[str] = []
+    if calls == 0:
+        return ["no call was made"]
+    if ok == 0:
+        return [f"no call succeeded ({_format_failures(failures)})"]
+
+    silent = [i for i, t in enumerate(tallies) if t.ok == 0]
+    answered = [(i, t) for i, t in enumerate(tallies) if t.ok > 0]
+    seen = len(shares)
+
+    if expectation.expect == SPREAD:
+        if seen == 1 and expectation.replicas is None:
+            # one replica, none announced: nothing shows the calls could have gone elsewhere
+            reasons.append("only one replica answered and --replicas was not given: spread "
+                           "cannot be shown (pass --replicas 1 if one replica is all there is)")
+        if seen < expected:
+            reasons.append(f"only {seen} of {expected} expected replicas answered")
+        elif seen > expected:
+            reasons.append(f"{seen} replicas answered but {expected} were expected")
+        names = {r.name for r in shares}
+        short = [(i, t) for i, t in answered if len(t.replicas_reached()) < expected]
+        if short:
+            i, t = short[0]
+            missing = sorted(names - t.replicas_reached())
+            which = f" (missing {', '.join(missing)})" if missing else ""
+            reasons.append(
+                f"{len(short)} of {len(tallies)} connections did not reach every replica: "
+                f"connection {i} reached {len(t.replicas_reached())} of {expected}{which}"
+            )
+        fair = 1.0 / max(expected, seen)
+        floor = expectation.min_share * fair
+        low = [r for r in shares if r.calls / ok < floor]
+        if low:
+            listed = ", ".join(f"{r.name} {r.calls / ok:.3f}" for r in low)
+            reasons.append(f"share below {expectation.min_share:g} x fair share {fair:.3f} "
+                           f"= {floor:.3f}: {listed}")
+    elif expectation.expect == PINNED:
+        wide = [(i, t) for i, t in answered if len(t.replicas_reached()) > 1]
+        if wide:
+            i, t = wide[0]
+            reasons.append(
+                f"{len(wide)} of {len(tallies)} connections reached more than one replica: "
+                f"connection {i} reached {_format_counts(t.replicas)}"
+            )
+
+    if silent:
+        listed = ", ".join(str(i) for i in silent[:8]) + ("..." if len(silent) > 8 else "")
+        reasons.append(f"{_plural(len(silent), 'connection')} had no successful call ({listed})")
+    if error_rate > expectation.max_error_rate:
+        reasons.append(f"error rate {error_rate:.3f} ({failed} of {calls} calls) above "
+                       f"--max-error-rate {expectation.max_error_rate:g}")
+    return reasons
