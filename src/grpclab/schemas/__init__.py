@@ -1,0 +1,1 @@
+"""JSON schemas of grpclab's documents (report.schema.json; the probe result is its $defs)."""
