@@ -368,3 +368,16 @@ def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert report.main([str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("grpclab-report: error: ") and err.count("\n") == 1
+
+
+def test_expected_replicas_never_seen_get_their_own_empty_columns():
+    result = probe_result("spread", pinned_tallies([1, 1, 1, 1]))
+    names, labels = report._columns(result)
+    assert names == [NAMES[1], None, None]
+    assert labels == ["m8q1z", report.UNSEEN, report.UNSEEN]
+    document = report.build_report(
+        [{"scenario": "probe", "promise": "spread", "result": result}], generated_at=WHEN
+    )
+    assert report.overall_line(document) == (
+        "probe did NOT keep its promise: expected spread, observed pinned."
+    )

@@ -37,6 +37,7 @@ REPORT_SCHEMA = "grpclab.report/v1"
 PROBE_SCHEMA = "grpclab.probe/v1"
 FILES = ("report.json", "report.md", "report.png", "report.html")
 DEFAULT_BASE = "reports"
+DEFAULT_TITLE = "grpclab compare"
 
 # The picture: fixed width, a fixed header and a fixed height per scenario, at a fixed dpi,
 # so its size in pixels is known in advance (see figure_size_px).
@@ -207,7 +208,7 @@ def merge_versions(scenarios: Iterable[Scenario]) -> dict[str, str]:
 def build_report(
     entries: Iterable[Scenario | Mapping[str, Any]],
     *,
-    title: str = "grpclab compare",
+    title: str = DEFAULT_TITLE,
     generated_at: datetime | None = None,
     versions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -387,6 +388,11 @@ def markdown_table(report: Mapping[str, Any]) -> str:
 def overall_line(report: Mapping[str, Any]) -> str:
     docs = report["scenarios"]
     passed = sum(1 for d in docs if d["passed"])
+    if len(docs) == 1:
+        doc = docs[0]
+        kept = "kept" if doc["passed"] else "did NOT keep"
+        seen = f"observed {doc['observed']}" if doc["verdict"] != "error" else "not probed"
+        return f"{doc['scenario']} {kept} its promise: expected {doc['promise']}, {seen}."
     if report["passed"]:
         return f"All {len(docs)} scenarios kept their promise."
     return (
@@ -621,18 +627,28 @@ def _tick_rotation(count: int) -> int:
     return 0 if count <= 6 else 35
 
 
+UNSEEN = "not seen"
+
+
+def _columns(result: Mapping[str, Any]) -> tuple[list[str | None], list[str]]:
+    """The picture's replica columns and their labels; None for an expected replica never seen."""
+    names: list[str | None] = list(replica_names(result))
+    labels = short_names([n for n in names if n is not None])
+    missing = max(0, (result.get("expected_replicas") or 0) - len(names))
+    names += [None] * missing
+    return names, [UNSEEN if n is None else labels[n] for n in names]
+
+
 def _bars(ax: Any, doc: Mapping[str, Any]) -> None:
     result = doc.get("result") or {}
-    names = replica_names(result)
-    if not names:
+    names, labels = _columns(result)
+    if not any(names):
         _no_data(ax, "Calls per replica")
         return
-    labels = short_names(names)
     calls = {r["name"]: r.get("calls", 0) for r in result.get("replicas", [])}
-    values = [calls.get(name, 0) for name in names]
+    values = [calls.get(name, 0) if name else 0 for name in names]
     total = sum(values)
-    expected = result.get("expected_replicas") or len(names)
-    fair = total / expected if expected else 0
+    fair = total / len(names)
     xs = list(range(len(names)))
     bars = ax.bar(xs, values, color=_replica_colours(len(names)), width=0.6, zorder=2)
     ax.axhline(fair, color=INK, lw=1.3, ls=(0, (5, 4)), zorder=3)
@@ -651,7 +667,7 @@ def _bars(ax: Any, doc: Mapping[str, Any]) -> None:
             weight="bold",
             zorder=4,
         )
-    ax.set_xticks(xs, [labels[n] for n in names], rotation=_tick_rotation(len(names)))
+    ax.set_xticks(xs, labels, rotation=_tick_rotation(len(names)))
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylim(0, top)
     ax.set_ylabel("calls answered")
@@ -664,18 +680,17 @@ def _grid(ax: Any, doc: Mapping[str, Any]) -> None:
     from matplotlib.patches import Rectangle
 
     result = doc.get("result") or {}
-    names = replica_names(result)
+    names, labels = _columns(result)
     connections = result.get("connections", [])
     title = "Replicas each connection reached"
-    if not names or not connections:
+    if not any(names) or not connections:
         _no_data(ax, title)
         return
-    labels = short_names(names)
     colours = _replica_colours(len(names))
     annotate = len(names) * len(connections) <= 120
     for i, conn in enumerate(connections):
         for j, name in enumerate(names):
-            value = int(conn.get("replicas", {}).get(name, 0))
+            value = int(conn.get("replicas", {}).get(name, 0)) if name else 0
             ax.add_patch(
                 Rectangle(
                     (j - 0.5, i - 0.5),
@@ -699,9 +714,7 @@ def _grid(ax: Any, doc: Mapping[str, Any]) -> None:
                 )
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylim(len(connections) - 0.5, -0.5)
-    ax.set_xticks(
-        range(len(names)), [labels[n] for n in names], rotation=_tick_rotation(len(names))
-    )
+    ax.set_xticks(range(len(names)), labels, rotation=_tick_rotation(len(names)))
     ylabels = []
     for conn, reached in zip(connections, doc["replicas_reached_per_connection"], strict=True):
         label = f"conn {conn.get('index', len(ylabels))} · {reached} replica"
@@ -861,7 +874,7 @@ def write_report(
     base: str | os.PathLike[str] = DEFAULT_BASE,
     *,
     directory: str | os.PathLike[str] | None = None,
-    title: str = "grpclab compare",
+    title: str = DEFAULT_TITLE,
     versions: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> tuple[Path, dict[str, Any]]:
@@ -883,15 +896,27 @@ def write_probe_report(
     path: str | None = None,
 ) -> Path:
     """The report of one probe run (``grpclab-probe --report DIR``): a fresh DIR/<timestamp>/."""
+    folder, _ = write_report(
+        [probe_scenario(result, scenario, path)], base, title=probe_title(result)
+    )
+    return folder
+
+
+def probe_scenario(
+    result: Mapping[str, Any], scenario: str = "probe", path: str | None = None
+) -> Scenario:
+    """One probe result as a scenario whose promise is the probe's own ``--expect``."""
     target = result.get("target", "?")
-    entry = Scenario(
+    return Scenario(
         scenario=scenario,
         promise=str(result.get("expect", "none")),
         result=dict(result),
         path=path or f"{target} ({result.get('lb_policy', 'pick_first')})",
     )
-    folder, _ = write_report([entry], base, title=f"grpclab probe of {target}")
-    return folder
+
+
+def probe_title(result: Mapping[str, Any]) -> str:
+    return f"grpclab probe of {result.get('target', '?')}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,7 +940,9 @@ def _parser() -> argparse.ArgumentParser:
         help="base folder: the report goes to OUT/<UTC timestamp>/ (reports)",
     )
     parser.add_argument("--dir", help="write into exactly this folder instead")
-    parser.add_argument("--title", default="grpclab compare", help="the report's title")
+    parser.add_argument(
+        "--title", help=f"the report's title ({DEFAULT_TITLE!r}; a probe result: its target)"
+    )
     return parser
 
 
@@ -930,19 +957,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = data
             write_files(report, folder)
         elif isinstance(data, dict) and data.get("schema") == PROBE_SCHEMA:
-            if args.dir:
-                entry = {
-                    "scenario": "probe",
-                    "promise": data.get("expect", "none"),
-                    "result": data,
-                    "path": data.get("target", ""),
-                }
-                folder, report = write_report([entry], directory=args.dir, title=args.title)
-            else:
-                folder = write_probe_report(data, args.out)
-                report = json.loads((folder / "report.json").read_text("utf-8"))
+            title = args.title or probe_title(data)
+            folder, report = write_report(
+                [probe_scenario(data)], args.out, directory=args.dir, title=title
+            )
         elif isinstance(data, list):
-            folder, report = write_report(data, args.out, directory=args.dir, title=args.title)
+            title = args.title or DEFAULT_TITLE
+            folder, report = write_report(data, args.out, directory=args.dir, title=title)
         else:
             raise ReportError("input is neither a list of scenarios, a probe result nor a report")
     except (OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
