@@ -75,6 +75,7 @@ class ProbeOptions:
     connect_timeout: float = 5.0
     lb: str = "pick_first"
     json: bool = False
+    report: str | None = None
 
     def validate(self) -> None:
         """Raise ProbeError naming the first bad option; also checks the target's form."""
@@ -419,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the channel's own load-balancing policy; round_robin spreads over the addresses "
         "of an ipv4: or dns:/// target (default: %(default)s)")
     add("--json", action="store_true", help="print one JSON document instead of the table")
+    add("--report", metavar="DIR", default=None,
+        help="also write a report folder DIR/<UTC timestamp>/ (report.json, .md, .png, .html) "
+        "with grpclab.report, the compare playbook's report of this one run")
     return parser
 
 
@@ -428,7 +432,7 @@ def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
         target=args.target, calls=args.calls, connections=args.connections,
         concurrency=args.concurrency, expect=args.expect, replicas=args.replicas,
         min_share=args.min_share, max_error_rate=args.max_error_rate, timeout=args.timeout,
-        connect_timeout=args.connect_timeout, lb=args.lb, json=args.json,
+        connect_timeout=args.connect_timeout, lb=args.lb, json=args.json, report=args.report,
     )
     options.validate()
     return options
@@ -444,7 +448,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
         return 2
+    if options.report is not None:
+        from grpclab.report import write_probe_report  # matplotlib: only when asked for
+
+        try:
+            folder = write_probe_report(result, options.report)
+        except (OSError, ValueError) as err:
+            print(f"{PROG}: error: cannot write the report: {err}", file=sys.stderr)
+            return 2
     print(json.dumps(result, indent=2) if options.json else render_table(result))
+    if options.report is not None:  # stdout stays one JSON document with --json
+        print(f"report: {folder}", file=sys.stderr if options.json else sys.stdout)
     return 0 if result["passed"] else 1
 
 
