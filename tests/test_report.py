@@ -164,14 +164,24 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def md_table(markdown: str) -> list[dict[str, str]]:
+    """The rows of report.md's table as dicts by column name (cells stripped, \\| unescaped)."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    split = [
+        [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in lines
+    ]
+    header, rule, *rows = split
+    assert all(set(cell) <= set("-:") for cell in rule)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
 def md_verdicts(markdown: str) -> dict[str, str]:
     """scenario -> verdict word (PASS/FAIL/ERROR) read back from report.md's table."""
-    verdicts = {}
-    for line in markdown.splitlines():
-        match = re.match(r"^\| `([^`]+)` \| .*? \| \**(PASS|FAIL|ERROR):", line)
-        if match:
-            verdicts[match.group(1)] = match.group(2)
-    return verdicts
+    return {
+        row["scenario"].strip("`"): row["verdict"].strip("*").split(":")[0]
+        for row in md_table(markdown)
+    }
 
 
 @pytest.fixture
@@ -227,12 +237,14 @@ def test_markdown_table_has_one_row_per_scenario_with_the_json_verdicts(written)
     assert md_verdicts(markdown) == {
         s["scenario"]: s["verdict"].upper() for s in document["scenarios"]
     }
-    header = next(line for line in markdown.splitlines() if line.startswith("| scenario"))
-    assert "path of the calls" in header and "Jain's index" in header
-    row = next(line for line in markdown.splitlines() if line.startswith("| `cilium` "))
-    assert "3 · 3 · 3 · 3 of 3" in row
-    assert "k2x4p 34% · m8q1z 33% · t5w9c 33%" in row
-    assert "| 812 |" in row
+    rows = {row["scenario"]: row for row in md_table(markdown)}
+    assert list(rows["`cilium`"]) == list(report.TABLE_HEADER)
+    assert rows["`cilium`"]["replicas reached per connection"] == "3 · 3 · 3 · 3 of 3"
+    assert rows["`cilium`"]["share per replica"] == "k2x4p 34% · m8q1z 33% · t5w9c 33%"
+    assert rows["`cilium`"]["calls/s"] == "812"
+    assert rows["`baseline`"]["replicas reached per connection"] == "1 · 1 · 1 · 1 of 3"
+    widths = {len(line) for line in markdown.splitlines() if line.startswith("| ")}
+    assert len(widths) == 1, "the table's columns are aligned"
 
 
 def test_png_is_a_real_png_of_the_documented_size(written):

@@ -352,6 +352,9 @@ TABLE_HEADER = (
 )
 
 
+NUMERIC_FROM = 5  # Jain's index onwards: right-aligned
+
+
 def table_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """The table's cells, scenario by scenario (plain text, shared by md and html)."""
     return [
@@ -372,17 +375,33 @@ def table_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The one table of report.md (also what the compare play prints at the end)."""
-    lines = [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "| " + " | ".join("---" if i < 5 else "---:" for i in range(len(TABLE_HEADER))) + " |",
-    ]
+    rows = []
     for doc, row in zip(report["scenarios"], table_rows(report), strict=True):
         cells = [_md_cell(cell) for cell in row]
         if doc["verdict"] != "pass":
             cells[2] = f"**{cells[2]}**"
         cells[0] = f"`{cells[0]}`"
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    # padded to aligned columns: the same text reads well in a terminal (the compare play)
+    widths = [max(len(r[i]) for r in [list(TABLE_HEADER), *rows]) for i in range(len(TABLE_HEADER))]
+    numeric = [i >= NUMERIC_FROM for i in range(len(TABLE_HEADER))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(cells, widths, numeric, strict=True)
+        )
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "| "
+        + " | ".join(
+            "-" * (w - 1) + ":" if right else "-" * w
+            for w, right in zip(widths, numeric, strict=True)
+        )
+        + " |"
+    )
+    return "\n".join([line(TABLE_HEADER), rule, *(line(r) for r in rows)])
 
 
 def overall_line(report: Mapping[str, Any]) -> str:
@@ -478,10 +497,11 @@ def render_png(report: Mapping[str, Any]) -> bytes:
             hspace=ROW_GAP_IN / (ROW_IN - ROW_GAP_IN),
         )
         _header(fig, report)
+        colours = _replica_colours(docs)
         for row, doc in enumerate(docs):
             _card(fig.add_subplot(grid[row, 0]), doc)
-            _bars(fig.add_subplot(grid[row, 1]), doc)
-            _grid(fig.add_subplot(grid[row, 2]), doc)
+            _bars(fig.add_subplot(grid[row, 1]), doc, colours)
+            _grid(fig.add_subplot(grid[row, 2]), doc, colours)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
@@ -600,11 +620,19 @@ def _wrap(text: str, width: int, lines: int) -> str:
     return "\n".join(textwrap.wrap(text, width=width, max_lines=lines, placeholder=" …")) or text
 
 
-def _replica_colours(count: int) -> list[Any]:
+UNSEEN_COLOUR = "#d0d7de"
+
+
+def _replica_colours(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One colour per replica name over the whole report: a pod keeps its colour in every row."""
     from matplotlib import colormaps
 
     palette = colormaps["tab10"]
-    return [palette(i % 10) for i in range(count)]
+    colours: dict[str, Any] = {}
+    for doc in docs:
+        for name in replica_names(doc.get("result") or {}):
+            colours.setdefault(name, palette(len(colours) % 10))
+    return colours
 
 
 def _no_data(ax: Any, title: str) -> None:
@@ -639,7 +667,7 @@ def _columns(result: Mapping[str, Any]) -> tuple[list[str | None], list[str]]:
     return names, [UNSEEN if n is None else labels[n] for n in names]
 
 
-def _bars(ax: Any, doc: Mapping[str, Any]) -> None:
+def _bars(ax: Any, doc: Mapping[str, Any], colours: Mapping[str, Any]) -> None:
     result = doc.get("result") or {}
     names, labels = _columns(result)
     if not any(names):
@@ -650,7 +678,8 @@ def _bars(ax: Any, doc: Mapping[str, Any]) -> None:
     total = sum(values)
     fair = total / len(names)
     xs = list(range(len(names)))
-    bars = ax.bar(xs, values, color=_replica_colours(len(names)), width=0.6, zorder=2)
+    fills = [colours[n] if n else UNSEEN_COLOUR for n in names]
+    bars = ax.bar(xs, values, color=fills, width=0.6, zorder=2)
     ax.axhline(fair, color=INK, lw=1.3, ls=(0, (5, 4)), zorder=3)
     top = max(max(values), fair) * 1.15 or 1
     for bar, value in zip(bars, values, strict=True):
@@ -676,7 +705,7 @@ def _bars(ax: Any, doc: Mapping[str, Any]) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _grid(ax: Any, doc: Mapping[str, Any]) -> None:
+def _grid(ax: Any, doc: Mapping[str, Any], colours: Mapping[str, Any]) -> None:
     from matplotlib.patches import Rectangle
 
     result = doc.get("result") or {}
@@ -686,7 +715,6 @@ def _grid(ax: Any, doc: Mapping[str, Any]) -> None:
     if not any(names) or not connections:
         _no_data(ax, title)
         return
-    colours = _replica_colours(len(names))
     annotate = len(names) * len(connections) <= 120
     for i, conn in enumerate(connections):
         for j, name in enumerate(names):
@@ -696,7 +724,7 @@ def _grid(ax: Any, doc: Mapping[str, Any]) -> None:
                     (j - 0.5, i - 0.5),
                     1,
                     1,
-                    facecolor=colours[j] if value else "#f6f8fa",
+                    facecolor=colours[name] if value and name else "#f6f8fa",
                     edgecolor="white",
                     linewidth=3,
                 )

@@ -111,6 +111,11 @@ summary:
   returned: always
   type: list
   elements: str
+failures:
+  description: The lines of RV(summary) of the scenarios that did not keep their promise.
+  returned: always
+  type: list
+  elements: str
 """
 
 
@@ -142,6 +147,10 @@ def main() -> None:
     except (OSError, ValueError) as error:  # ReportError is a ValueError
         module.fail_json(msg=f"cannot write the report: {error}")
     docs = document["scenarios"]
+    summary = {
+        doc["scenario"]: f"{doc['scenario']}: {report.verdict_text(doc)} - {doc['summary']}"
+        for doc in docs
+    }
     module.exit_json(
         changed=True,
         report_dir=str(folder) if folder else None,
@@ -150,9 +159,8 @@ def main() -> None:
         failed_scenarios=document["failed_scenarios"],
         verdicts={doc["scenario"]: doc["verdict"] for doc in docs},
         table=report.markdown_table(document),
-        summary=[
-            f"{doc['scenario']}: {report.verdict_text(doc)} - {doc['summary']}" for doc in docs
-        ],
+        summary=list(summary.values()),
+        failures=[summary[name] for name in document["failed_scenarios"]],
     )
 
 
