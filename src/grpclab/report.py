@@ -621,17 +621,18 @@ def _wrap(text: str, width: int, lines: int) -> str:
 
 
 UNSEEN_COLOUR = "#d0d7de"
+# tab10 without its red and green, which the verdicts use
+REPLICA_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f",
+)  # fmt: skip
 
 
-def _replica_colours(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _replica_colours(docs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """One colour per replica name over the whole report: a pod keeps its colour in every row."""
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"]
-    colours: dict[str, Any] = {}
+    colours: dict[str, str] = {}
     for doc in docs:
         for name in replica_names(doc.get("result") or {}):
-            colours.setdefault(name, palette(len(colours) % 10))
+            colours.setdefault(name, REPLICA_PALETTE[len(colours) % len(REPLICA_PALETTE)])
     return colours
 
 
