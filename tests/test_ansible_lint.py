@@ -1,0 +1,102 @@
+"""The Ansible side stays clean: ansible-lint (production profile), yamllint, syntax checks,
+and the roles' interface conventions (every default documented in the argument spec, role
+prefixed, platform dispatch in tasks/main.yml only)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ROLES = ["kind_cluster", "cilium", "grpc_apps", "grpc_probe"]
+PLAYBOOKS = sorted(ROOT.glob("playbooks/*.yml"))
+# variables a role reads but does not own (set by the inventory)
+SHARED = {"grpclab_platform"}
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
+    env.update(ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile() -> None:
+    done = run(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def test_yamllint() -> None:
+    done = run(str(BIN / "yamllint"), "--strict", ".")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_every_playbook_passes_syntax_check() -> None:
+    playbooks = [str(p.relative_to(ROOT)) for p in PLAYBOOKS]
+    playbooks += [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("molecule/default/*.yml"))
+                  if p.name != "molecule.yml"]
+    assert "playbooks/cilium.yml" in playbooks and "playbooks/teardown.yml" in playbooks
+    done = run(str(BIN / "ansible-playbook"), "--syntax-check", *playbooks)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_interface_is_documented_and_prefixed(role: str) -> None:
+    base = ROOT / "roles" / role
+    defaults = load(base / "defaults" / "main.yml")
+    options = load(base / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert load(base / "meta" / "main.yml")["galaxy_info"]["role_name"] == role
+    for name in defaults:
+        assert name.startswith(f"{role}_"), f"{role}: default {name} is not role-prefixed"
+        assert name in options, f"{role}: default {name} missing from meta/argument_specs.yml"
+    for name, spec in options.items():
+        assert name in defaults or name in SHARED, f"{role}: {name} has a spec but no default"
+        assert spec.get("description"), f"{role}: {name} has no description"
+    # each default is commented: a comment line opens the paragraph it belongs to
+    lines = (base / "defaults" / "main.yml").read_text().splitlines()
+    for index, line in enumerate(lines):
+        match = re.match(r"^([a-z0-9_]+):", line)
+        if match:
+            above = index - 1
+            while above >= 0 and lines[above].strip() and not lines[above].startswith("#"):
+                above -= 1
+            assert above >= 0 and lines[above].startswith("#"), \
+                f"{role}: {match.group(1)} has no comment above it"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_roles_dispatch_on_the_platform_and_never_branch_on_it(role: str) -> None:
+    tasks = ROOT / "roles" / role / "tasks"
+    main = load_list(tasks / "main.yml")
+    assert main[0]["ansible.builtin.include_tasks"] == "{{ grpclab_platform }}.yml"
+    assert (tasks / "lab.yml").exists()
+    for path in tasks.glob("*.yml"):
+        text = path.read_text()
+        assert not re.search(r"when:.*grpclab_platform", text), \
+            f"{path.relative_to(ROOT)} branches on grpclab_platform; dispatch instead"
+
+
+def load_list(path: Path) -> list:
+    return yaml.safe_load(path.read_text())
+
+
+def test_every_scenario_playbook_imports_the_prelude_first_tagged_always() -> None:
+    for path in PLAYBOOKS:
+        if path.name == "prelude.yml":
+            continue
+        plays = load_list(path)
+        first = plays[0]
+        assert first.get("ansible.builtin.import_playbook") == "prelude.yml", path.name
+        assert "always" in first.get("tags", []), path.name
