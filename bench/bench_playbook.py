@@ -1,0 +1,81 @@
+"""Wall time of the cilium scenario on the lab: from nothing, its second run, and teardown.
+
+    flock /tmp/grpclab-net.lock python bench/bench_playbook.py [--repeat N]
+
+Runs the real ``ansible-playbook playbooks/cilium.yml`` from the project root (the lab
+inventory), with the ``ansible.posix.profile_tasks`` callback to read how long the probe
+task took, and prints each figure with the probe's share and the goal (first run under 30 s,
+second run under 15 s on the 2-core machine). With --repeat N, the median of N rounds.
+It binds the lab's addresses: run it under the lab lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+PROBE_TASK = re.compile(r"grpc_probe : Run the probe against \S+ -+ ([0-9.]+)s")
+RECAP = re.compile(r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)",
+                   re.MULTILINE)
+GOALS = {"cilium.yml from nothing": 30.0, "cilium.yml second run": 15.0}
+
+
+@dataclass
+class Timing:
+    wall: float
+    probe: float
+    changed: int
+
+
+def timed(playbook: str) -> Timing:
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
+    started = time.perf_counter()
+    done = subprocess.run([str(ANSIBLE_PLAYBOOK), f"playbooks/{playbook}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    recap = RECAP.findall(done.stdout)
+    if done.returncode != 0 or not recap or int(recap[-1][1]):
+        sys.exit(f"bench: {playbook} failed (rc {done.returncode}):\n{done.stdout[-3000:]}"
+                 f"{done.stderr[-2000:]}")
+    probe = PROBE_TASK.search(done.stdout)
+    return Timing(wall, float(probe.group(1)) if probe else 0.0, int(recap[-1][0]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is shown")
+    args = parser.parse_args()
+    rounds: dict[str, list[Timing]] = {"cilium.yml from nothing": [],
+                                       "cilium.yml second run": [], "teardown.yml": []}
+    timed("teardown.yml")  # from nothing
+    for _ in range(args.repeat):
+        rounds["cilium.yml from nothing"].append(timed("cilium.yml"))
+        rounds["cilium.yml second run"].append(timed("cilium.yml"))
+        rounds["teardown.yml"].append(timed("teardown.yml"))
+    print(f"lab, cilium scenario, {os.cpu_count()} cores, median of {args.repeat} round(s)")
+    for label, timings in rounds.items():
+        wall = statistics.median(t.wall for t in timings)
+        probe = statistics.median(t.probe for t in timings)
+        changed = timings[-1].changed
+        line = f"{label:<26} {wall:6.1f} s   changed={changed:<3}"
+        if probe:
+            line += f" probe {probe:4.1f} s ({probe / wall:4.0%} of the run)"
+        if label in GOALS:
+            goal = GOALS[label]
+            line += f"   goal < {goal:.0f} s: {'met' if wall < goal else 'MISSED'}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
