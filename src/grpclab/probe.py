@@ -294,7 +294,15 @@ def split_calls(calls: int, connections: int) -> list[int]:
 def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
               timeout: float) -> tuple[list[Tally], float]:
     """Send ``calls`` calls over ``channels``; returns one tally per channel and the seconds."""
-    workers: list[tuple[int, Tally, threading.Thread]] = []
+    jobs: list[tuple[int, Tally, tuple]] = []
+    for index, (channel, share) in enumerate(zip(channels, split_calls(calls, len(channels)),
+                                                  strict=True)):
+        with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
+        budget = iter(range(share))  # shared by the connection's workers
+        for _ in range(min(concurrency, share)):
+            tally = Tally()
+            jobs.append((index, tally, (with_call, budget, timeout, tally)))
+
     errors: list[BaseException] = []
 
     def guarded(*args: object) -> None:
@@ -303,25 +311,21 @@ def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
         except BaseException as err:  # a bug, not a failed call: re-raised in the caller
             errors.append(err)
 
-    for index, (channel, share) in enumerate(zip(channels, split_calls(calls, len(channels)),
-                                                  strict=True)):
-        with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
-        budget = iter(range(share))
-        for _ in range(min(concurrency, share)):
-            tally = Tally()
-            thread = threading.Thread(target=guarded, args=(with_call, budget, timeout, tally),
-                                      name=f"probe-{index}", daemon=True)
-            workers.append((index, tally, thread))
+    threads = [threading.Thread(target=guarded, args=args, name=f"probe-{index}", daemon=True)
+               for index, _, args in jobs[1:]]
     start = time.perf_counter()
-    for _, _, thread in workers:
+    for thread in threads:
         thread.start()
-    for _, _, thread in workers:
+    # the calling thread is the first worker: with one connection and one call in flight the
+    # probe is then a plain call loop, with no thread hand-off
+    _call_loop(*jobs[0][2])
+    for thread in threads:
         thread.join()
     duration = time.perf_counter() - start
     if errors:
         raise errors[0]
     tallies = [Tally() for _ in channels]
-    for index, tally, _ in workers:
+    for index, tally, _ in jobs:
         tallies[index].merge(tally)
     return tallies, duration
 
