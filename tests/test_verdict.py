@@ -17,6 +17,7 @@ from grpclab.verdict import (
     jain_index,
     judge,
     latency_ms,
+    miss_chance,
     observed_pattern,
     percentile,
 )
@@ -295,3 +296,14 @@ def test_latency_summary_in_milliseconds():
     assert (summary.p50, summary.p90, summary.p99, summary.max) == (2.0, 10.0, 10.0, 10.0)
     empty = latency_ms([])
     assert (empty.p50, empty.p90, empty.p99, empty.max) == (None, None, None, None)
+
+
+def test_too_few_calls_per_connection_are_warned_about():
+    few = [tally({"a": 3, "b": 3, "c": 2}) for _ in range(4)]
+    verdict = judge(few, spread())
+    assert verdict.passed
+    assert any("with 8 successful calls on a connection" in w and "by chance about 11.7%" in w
+               for w in verdict.warnings)
+    assert not any("by chance" in w for w in judge(L7, spread()).warnings)
+    assert not any("by chance" in w for w in judge(few, pinned()).warnings)
+    assert miss_chance(100, 3) < 1e-15 and miss_chance(1, 3) == 1.0 and miss_chance(5, 1) == 0.0

@@ -176,6 +176,14 @@ def jain_index(values: Sequence[float]) -> float | None:
     return total * total / (len(values) * squares)
 
 
+def miss_chance(calls: int, replicas: int) -> float:
+    """Chance that ``calls`` calls balanced uniformly at random over ``replicas`` replicas miss
+    at least one of them (union bound, capped at 1): the noise floor of "reached every replica"."""
+    if replicas <= 1:
+        return 0.0
+    return min(1.0, replicas * (1.0 - 1.0 / replicas) ** calls)
+
+
 def observed_pattern(tallies: Sequence[Tally]) -> str:
     """``failed`` (no successful call), ``pinned`` (every connection that got an answer got it
     from one replica), ``spread`` (every such connection reached every replica seen, and more
@@ -284,6 +292,15 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
     if len(tallies) == 1 and observed == PINNED:
         warnings.append("only one connection: it shows calls stay on one replica, "
                         "not how connections are balanced")
+    if expectation.expect != PINNED and seen > 1:
+        fewest = min(t.ok for t in tallies)
+        chance = miss_chance(fewest, max(expected, seen))
+        if chance > 0.001:
+            warnings.append(
+                f"with {fewest} successful calls on a connection, even per-request balancing "
+                f"leaves one of {max(expected, seen)} replicas out of a connection by chance "
+                f"about {chance:.1%} of the time: use more --calls per connection"
+            )
     if failures.get(UNIDENTIFIED):
         warnings.append(f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
                         "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)")
