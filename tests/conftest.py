@@ -20,6 +20,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,9 +116,27 @@ def wait_serving(target: str, process: subprocess.Popen, log: Path,
             time.sleep(0.1)
 
 
+def ensure_free(endpoints: Sequence[tuple[str, int]]) -> None:
+    """RuntimeError naming every ``address:port`` something already listens on.
+
+    Binding is no test here: gRPC servers and Envoy listeners set SO_REUSEPORT, so a second one
+    on the same address shares the connections silently instead of failing.
+    """
+    taken = []
+    for address, port in endpoints:
+        with socket.socket() as sock:
+            sock.settimeout(1.0)
+            if sock.connect_ex((address, port)) == 0:
+                taken.append(f"{address}:{port}")
+    if taken:
+        raise RuntimeError(f"already in use: {', '.join(taken)} (a lab cluster left up? "
+                           "tear it down, and run the tests under the lab lock)")
+
+
 def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Path,
                    extra_args: Sequence[str] = ()) -> list[Replica]:
     """Start ``grpclab.server`` processes (all at once), wait for each to be SERVING."""
+    ensure_free([(address, port) for _, address, port in names_addresses])
     replicas: list[Replica] = []
     try:
         for name, address, port in names_addresses:
@@ -237,8 +256,11 @@ def _admin_get(url: str) -> str:
 
 
 def start_envoy(config: Path, admin: tuple[str, int], log: Path,
-                timeout: float = START_TIMEOUT) -> subprocess.Popen:
-    """Run Envoy on ``config`` until its admin ``/ready`` says LIVE."""
+                timeout: float = START_TIMEOUT,
+                listeners: Sequence[tuple[str, int]] = ()) -> subprocess.Popen:
+    """Run Envoy on ``config`` until its admin ``/ready`` says LIVE; ``listeners`` (and the
+    admin address) must be free first."""
+    ensure_free([*listeners, admin])
     argv = [envoy_binary(), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
             "--log-level", "warn"]
     process = spawn(argv, log)
@@ -271,8 +293,7 @@ def greeter_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[
             log_dir,
         )
     except RuntimeError as err:
-        pytest.fail(f"cannot start the Greeter replicas (is a lab running? use the lab lock): "
-                    f"{err}", pytrace=False)
+        pytest.fail(f"cannot start the Greeter replicas: {err}", pytrace=False)
     yield replicas
     for replica in replicas:
         stop(replica.process)
@@ -288,7 +309,7 @@ def envoy_proxy(greeter_replicas: list[Replica],
                                 envoy_config(upstreams, ENVOY_L4, ENVOY_L7, ENVOY_ADMIN))
     log = folder / "envoy.log"
     try:
-        process = start_envoy(config, ENVOY_ADMIN, log)
+        process = start_envoy(config, ENVOY_ADMIN, log, listeners=[ENVOY_L4, ENVOY_L7])
     except RuntimeError as err:
         pytest.fail(f"cannot start envoy: {err}", pytrace=False)
     yield EnvoyProxy(

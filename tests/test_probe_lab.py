@@ -159,7 +159,7 @@ def test_the_result_validates_against_the_report_schema(probe_targets, capsys):
 def test_the_console_script_and_python_m_run_the_same_probe(probe_targets):
     bin_dir = Path(sys.executable).parent
     for argv in ([str(bin_dir / "grpclab-probe")], [sys.executable, "-m", "grpclab.probe"]):
-        done = subprocess.run([*argv, "--target", probe_targets["l7"], "--calls", "30",
+        done = subprocess.run([*argv, "--target", probe_targets["l7"], "--calls", "240",
                                "--expect", "spread", "--replicas", "3", "--json"],
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
