@@ -1,0 +1,146 @@
+"""Benchmarks of the probe; prints figures, asserts nothing.
+
+(a) Cost per call of the probe against one local Greeter versus a minimal raw grpcio loop
+    making the same calls on the same kind of channel (same options, one connection, one call
+    in flight). Runs alternate, medians are compared: target ratio <= 1.25.
+(b) Throughput with --connections 4 --concurrency 16 through an L7 Envoy (ROUND_ROBIN) in front
+    of three Greeters, as calls per second per CPU core the probe used (process CPU time of this
+    process, which runs only the probe while measuring; servers and Envoy are other processes).
+
+Everything binds 127.0.0.1 on free ephemeral ports, so it needs no lab lock and runs beside a
+lab. Usage: ``python bench/bench_probe.py [--calls 2000] [--rounds 7]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: start servers, start Envoy
+
+import conftest  # noqa: E402
+
+from grpclab import probe  # noqa: E402
+from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def measure(run: Callable[[], None]) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) of one run."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def raw_loop(target: str, calls: int, timeout: float) -> None:
+    """The baseline: one channel like the probe's, ready, then a plain blocking-call loop."""
+    channel = grpc.insecure_channel(target, options=probe.channel_options("pick_first"))
+    grpc.channel_ready_future(channel).result(timeout=10)
+    say_hello = helloworld_pb2_grpc.GreeterStub(channel).SayHello
+    request = helloworld_pb2.HelloRequest(name="raw")
+    for _ in range(calls):
+        say_hello(request, timeout=timeout)
+    channel.close()
+
+
+def probe_run(target: str, calls: int, connections: int = 1, concurrency: int = 1) -> dict:
+    result = probe.probe(probe.ProbeOptions(target=target, calls=calls, connections=connections,
+                                            concurrency=concurrency))
+    assert result["totals"]["ok"] == calls, result["summary"]
+    return result
+
+
+def bench_cost_per_call(workdir: Path, calls: int, rounds: int) -> None:
+    port = free_port()
+    [server] = conftest.start_replicas([("bench-1", HOST, port)], workdir)
+    target = f"{HOST}:{port}"
+    try:
+        raw_loop(target, 200, 5.0)  # warm both paths up
+        probe_run(target, 200)
+        samples: dict[str, list[tuple[float, float]]] = {"raw": [], "probe": []}
+        for i in range(rounds):
+            order = ("raw", "probe") if i % 2 == 0 else ("probe", "raw")
+            for which in order:
+                if which == "raw":
+                    samples["raw"].append(measure(lambda: raw_loop(target, calls, 5.0)))
+                else:
+                    samples["probe"].append(measure(lambda: probe_run(target, calls)))
+    finally:
+        conftest.stop(server.process)
+
+    def per_call_us(which: str, index: int) -> float:
+        return statistics.median(s[index] for s in samples[which]) / calls * 1e6
+
+    print(f"(a) cost per call, one local server, 1 connection x 1 in flight, {calls} calls, "
+          f"median of {rounds} alternating runs")
+    for label, index in (("wall", 0), ("cpu", 1)):
+        raw, mine = per_call_us("raw", index), per_call_us("probe", index)
+        print(f"    {label:4s}  raw grpcio loop {raw:7.1f} us/call   probe {mine:7.1f} us/call   "
+              f"ratio {mine / raw:.3f}")
+    print("    target: ratio <= 1.25")
+
+
+def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
+    replicas = conftest.start_replicas(
+        [(f"bench-{i}", HOST, free_port()) for i in (1, 2, 3)], workdir,
+        extra_args=("--max-workers", "64"))
+    l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
+    config = conftest.write_envoy_config(workdir / "envoy.yaml", conftest.envoy_config(
+        [(r.address, r.port) for r in replicas], l4, l7, admin))
+    envoy = conftest.start_envoy(config, admin, workdir / "envoy.log", listeners=[l4, l7])
+    target = f"{l7[0]}:{l7[1]}"
+    try:
+        probe_run(target, 400, connections=4, concurrency=16)  # warm up
+        runs = []
+        results: list[dict] = []
+        for _ in range(rounds):
+            wall, cpu = measure(lambda: results.append(
+                probe_run(target, calls, connections=4, concurrency=16)))
+            runs.append((calls / wall, calls / cpu, cpu / wall, results[-1]["observed"]))
+    finally:
+        conftest.stop(envoy)
+        for replica in replicas:
+            conftest.stop(replica.process)
+    per_s = statistics.median(r[0] for r in runs)
+    per_core = statistics.median(r[1] for r in runs)
+    cores = statistics.median(r[2] for r in runs)
+    print(f"(b) throughput through L7 Envoy (ROUND_ROBIN) to 3 servers, --connections 4 "
+          f"--concurrency 16, {calls} calls, median of {rounds} runs "
+          f"(observed: {', '.join(sorted({r[3] for r in runs}))})")
+    print(f"    {per_s:8.0f} calls/s   probe used {cores:.2f} CPU cores   "
+          f"{per_core:8.0f} calls/s per CPU core")
+    print(f"    machine: {os.cpu_count()} cores, shared by the servers, Envoy and the probe")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls per run (default 2000)")
+    parser.add_argument("--rounds", type=int, default=7, help="runs of each kind (default 7)")
+    parser.add_argument("--only", choices=("a", "b"), help="run one of the two benchmarks")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
+        if args.only in (None, "a"):
+            bench_cost_per_call(Path(tmp), args.calls, args.rounds)
+        if args.only in (None, "b"):
+            bench_throughput_l7(Path(tmp), args.calls * 2, max(3, args.rounds // 2))
+
+
+if __name__ == "__main__":
+    main()
