@@ -84,7 +84,9 @@ def test_every_connection_on_the_same_replica_reads_as_in_the_design():
     verdict = judge([tally({"a": 100}) for _ in range(4)], spread())
     assert verdict.observed == PINNED and not verdict.passed
     assert verdict.summary.startswith("1 of 3 replicas served all 400 calls on each of 4 "
-                                      "connections; expected spread: not met, only 1 of 3")
+                                      "connections; expected spread: not met, 4 of 4 "
+                                      "connections did not reach every replica")
+    assert "only 1 of 3 expected replicas answered" in verdict.reasons
     assert judge([tally({"a": 100}) for _ in range(4)], pinned()).passed
 
 
@@ -204,7 +206,9 @@ def test_a_connection_without_a_successful_call_fails_both_verdicts():
 def test_more_replicas_expected_than_seen():
     verdict = judge(L7, spread(replicas=4))
     assert not verdict.passed
-    assert verdict.reasons[0] == "only 3 of 4 expected replicas answered"
+    assert verdict.reasons[0].endswith("connection 0 reached 3 of 4 (missing 1 replica that "
+                                       "never answered)")
+    assert "only 3 of 4 expected replicas answered" in verdict.reasons
     assert verdict.summary.startswith("each of 4 connections reached 3 of 4 replicas")
     # the missing replica counts as a zero in the fairness index
     assert verdict.jain_index == pytest.approx(0.75, abs=0.01)

@@ -372,20 +372,22 @@ def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequenc
             # one replica, none announced: nothing shows the calls could have gone elsewhere
             reasons.append("only one replica answered and --replicas was not given: spread "
                            "cannot be shown (pass --replicas 1 if one replica is all there is)")
+        names = {r.name for r in shares}
+        short = [(i, t) for i, t in answered if len(t.replicas_reached()) < expected]
+        if short:  # the heart of it: a connection stuck on some replicas
+            i, t = short[0]
+            missing = sorted(names - t.replicas_reached())
+            if seen < expected:
+                missing.append(f"{_plural(expected - seen, 'replica')} that never answered")
+            reasons.append(
+                f"{len(short)} of {len(tallies)} connections did not reach every replica: "
+                f"connection {i} reached {len(t.replicas_reached())} of {expected} "
+                f"(missing {', '.join(missing)})"
+            )
         if seen < expected:
             reasons.append(f"only {seen} of {expected} expected replicas answered")
         elif seen > expected:
             reasons.append(f"{seen} replicas answered but {expected} were expected")
-        names = {r.name for r in shares}
-        short = [(i, t) for i, t in answered if len(t.replicas_reached()) < expected]
-        if short:
-            i, t = short[0]
-            missing = sorted(names - t.replicas_reached())
-            which = f" (missing {', '.join(missing)})" if missing else ""
-            reasons.append(
-                f"{len(short)} of {len(tallies)} connections did not reach every replica: "
-                f"connection {i} reached {len(t.replicas_reached())} of {expected}{which}"
-            )
         fair = 1.0 / max(expected, seen)
         floor = expectation.min_share * fair
         low = [r for r in shares if r.calls / ok < floor]
