@@ -8,7 +8,7 @@
     process, which runs only the probe while measuring; servers and Envoy are other processes).
 
 Everything binds 127.0.0.1 on free ephemeral ports, so it needs no lab lock and runs beside a
-lab. Usage: ``python bench/bench_probe.py [--calls 2000] [--rounds 7]``.
+lab. Usage: ``python bench/bench_probe.py [--calls 2000] [--rounds 11]``.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per run (default 2000)")
-    parser.add_argument("--rounds", type=int, default=7, help="runs of each kind (default 7)")
+    parser.add_argument("--rounds", type=int, default=11, help="runs of each kind (default 11)")
     parser.add_argument("--only", choices=("a", "b"), help="run one of the two benchmarks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
