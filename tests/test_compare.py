@@ -321,3 +321,34 @@ def test_a_broken_promise_is_marked_failed_in_every_file(failing):
     page = (failing.folder / "report.html").read_text()
     assert 'class="overall fail"' in page
     assert png_size((failing.folder / "report.png").read_bytes()) == report.figure_size_px(4)
+
+
+# ------------------------------------------------------------------------------ no probe at all
+
+
+@pytest.fixture(scope="module")
+def erroring(tmp_path_factory: pytest.TempPathFactory, failing: CompareRun) -> CompareRun:
+    """Only the probes (--tags probe, the clusters are up) with a connect deadline nothing meets."""
+    return compare(
+        tmp_path_factory.mktemp("reports-erroring"),
+        "--tags",
+        "probe",
+        "-e",
+        "grpc_probe_timeout=0.000001",
+    )
+
+
+def test_probes_that_cannot_run_are_error_rows_of_a_written_report(erroring):
+    assert erroring.done.returncode != 0, erroring.explain()
+    counters = recap(erroring.done.stdout)
+    # one rescue of ours per scenario (the role may rescue inside too)
+    assert counters["failed"] == 1 and counters["rescued"] >= 4
+    document = erroring.document
+    jsonschema.validate(document, report.load_schema("report"))
+    assert document["failed_scenarios"] == SCENARIOS
+    for scenario in document["scenarios"]:
+        assert (scenario["verdict"], scenario["result"]) == ("error", None)
+        assert scenario["error"].startswith("grpclab-probe: error: cannot connect to ")
+    markdown = (erroring.folder / "report.md").read_text()
+    assert md_verdicts(markdown) == dict.fromkeys(SCENARIOS, "ERROR")
+    assert png_size((erroring.folder / "report.png").read_bytes()) == report.figure_size_px(4)
