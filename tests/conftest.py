@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -41,6 +42,7 @@ ENVOY_L7 = ("127.0.2.102", 50051)
 ENVOY_ADMIN = ("127.0.2.100", 9901)
 START_TIMEOUT = 20.0  # seconds a server or Envoy gets to be ready (the machine is shared)
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @dataclass
@@ -282,18 +284,24 @@ def start_envoy(config: Path, admin: tuple[str, int], log: Path,
 
 # ---------------------------------------------------------------------------- fixtures
 
+def _started(what: str, start: Callable[[], T]) -> T:
+    """``start()``, or fail the test with one clear line (no chained traceback)."""
+    try:
+        return start()
+    except RuntimeError as err:
+        message = f"cannot start {what}: {err}"
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def greeter_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Replica]]:
     """Three real servers, replica-1..3 on 127.0.1.1..3:50051 (needs the lab lock)."""
     log_dir = tmp_path_factory.mktemp("replicas")
-    try:
-        replicas = start_replicas(
-            [(f"replica-{i}", address, REPLICA_PORT)
-             for i, address in enumerate(REPLICA_ADDRESSES, start=1)],
-            log_dir,
-        )
-    except RuntimeError as err:
-        pytest.fail(f"cannot start the Greeter replicas: {err}", pytrace=False)
+    replicas = _started("the Greeter replicas", lambda: start_replicas(
+        [(f"replica-{i}", address, REPLICA_PORT)
+         for i, address in enumerate(REPLICA_ADDRESSES, start=1)],
+        log_dir,
+    ))
     yield replicas
     for replica in replicas:
         stop(replica.process)
@@ -308,10 +316,8 @@ def envoy_proxy(greeter_replicas: list[Replica],
     config = write_envoy_config(folder / "envoy.yaml",
                                 envoy_config(upstreams, ENVOY_L4, ENVOY_L7, ENVOY_ADMIN))
     log = folder / "envoy.log"
-    try:
-        process = start_envoy(config, ENVOY_ADMIN, log, listeners=[ENVOY_L4, ENVOY_L7])
-    except RuntimeError as err:
-        pytest.fail(f"cannot start envoy: {err}", pytrace=False)
+    process = _started("envoy", lambda: start_envoy(config, ENVOY_ADMIN, log,
+                                                    listeners=[ENVOY_L4, ENVOY_L7]))
     yield EnvoyProxy(
         l4_target=f"{ENVOY_L4[0]}:{ENVOY_L4[1]}",
         l7_target=f"{ENVOY_L7[0]}:{ENVOY_L7[1]}",
