@@ -72,7 +72,7 @@ def test_probe_report_option_writes_the_folder(
 ):
     """grpclab-probe --json --report DIR: stdout stays one JSON document; the folder is written."""
     done = run_probe_cli(
-        "--target", probe_targets[key], "--calls", "80", "--expect", expect,
+        "--target", probe_targets[key], "--calls", "240", "--expect", expect,
         "--replicas", "3", "--json", "--report", str(tmp_path / "reports"),
     )  # fmt: skip
     assert done.returncode == status, done.stderr
