@@ -84,7 +84,7 @@ def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
         "cilium_helm_values": "not-a-dict",
         "grpc_apps_rollout_timeout": "soon",
         "grpc_apps_image_pull_policy": "Maybe",
-        "kind_cluster_lab_state_root": str(state),
+        "kind_cluster_state_root": str(state),
     }
     run = ansible("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml",
                   "-e", json.dumps(bad))
@@ -138,7 +138,7 @@ def test_existing_needs_helm_only_to_install_cilium():
     run = ansible("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml",
                   "-e", json.dumps({"cilium_install": False,
                                     "kind_cluster_kubeconfig": "/nonexistent/kubeconfig",
-                                    "kind_cluster_lab_state_root": "/nonexistent/state"}),
+                                    "kind_cluster_state_root": "/nonexistent/state"}),
                   "--check")
     output = run.stdout + run.stderr
     assert "helm not found" not in output

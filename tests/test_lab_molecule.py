@@ -28,4 +28,4 @@ def test_molecule_default_scenario() -> None:
         assert f"{step}: Executed: Successful" in output, f"step {step}:\n{output[-3000:]}"
     assert "grpc-server: each of 4 connections reached all 3 replicas" in output
     assert "grpc-server-l4: each of 4 connections stayed on 1 replica" in output
-    assert not (ROOT / ".grpclab" / "grpclab-cilium").exists()
+    assert not (ROOT / ".grpclab" / "lab" / "grpclab-cilium").exists()

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 STATE_ROOT = ROOT / ".grpclab"
-CILIUM_STATE = STATE_ROOT / "grpclab-cilium"
-BASELINE_STATE = STATE_ROOT / "grpclab-baseline"
+CILIUM_STATE = STATE_ROOT / "lab" / "grpclab-cilium"
+BASELINE_STATE = STATE_ROOT / "lab" / "grpclab-baseline"
 RECAP = re.compile(r"^lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
                    re.MULTILINE)
 
@@ -238,6 +238,7 @@ def test_teardown_leaves_no_process_and_no_state_and_runs_twice() -> None:
     for name, record in started.items():
         assert not lab.is_running(record), f"{name} (pid {record.pid}) still runs"
     assert not CILIUM_STATE.exists() and not BASELINE_STATE.exists()
+    assert not STATE_ROOT.exists(), f"teardown left {sorted(STATE_ROOT.rglob('*'))}"
     # nothing anywhere still runs a recorded command line or mentions the state directories
     leftovers = [" ".join(cmdline) for cmdline in command_lines()
                  if any(lab.cmdline_matches(cmdline, r.argv) for r in started.values())

@@ -57,7 +57,7 @@ author:
 EXAMPLES = r"""
 - name: Check envoy and the cluster's addresses
   grpclab.lab.preflight:
-    state_dir: /srv/grpclab/.grpclab/grpclab-cilium
+    state_dir: /srv/grpclab/.grpclab/lab/grpclab-cilium
     binaries:
       - [/venv/bin/envoy, --version]
     addresses: ["127.0.1.1:50051", "127.0.2.1:50051", "127.0.2.254:9901"]

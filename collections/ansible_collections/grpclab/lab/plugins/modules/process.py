@@ -97,7 +97,7 @@ EXAMPLES = r"""
 - name: Run a server pod
   grpclab.lab.process:
     name: grpc-server-5f2c9a0b1d-7c3e1
-    state_dir: /srv/grpclab/.grpclab/grpclab-cilium
+    state_dir: /srv/grpclab/.grpclab/lab/grpclab-cilium
     argv: [/venv/bin/python, -m, grpclab.server, --name, grpc-server-5f2c9a0b1d-7c3e1,
            --address, 127.0.1.1, --port, "50051"]
     listen: ["127.0.1.1:50051"]
@@ -106,15 +106,15 @@ EXAMPLES = r"""
 - name: Run Envoy, restarted when its config changes
   grpclab.lab.process:
     name: cilium-envoy
-    state_dir: /srv/grpclab/.grpclab/grpclab-cilium
-    argv: [/venv/bin/envoy, -c, /srv/grpclab/.grpclab/grpclab-cilium/envoy.yaml]
-    watch: [/srv/grpclab/.grpclab/grpclab-cilium/envoy.yaml]
+    state_dir: /srv/grpclab/.grpclab/lab/grpclab-cilium
+    argv: [/venv/bin/envoy, -c, /srv/grpclab/.grpclab/lab/grpclab-cilium/envoy.yaml]
+    watch: [/srv/grpclab/.grpclab/lab/grpclab-cilium/envoy.yaml]
     ready_http: http://127.0.2.254:9901/ready
 
 - name: Stop it
   grpclab.lab.process:
     name: cilium-envoy
-    state_dir: /srv/grpclab/.grpclab/grpclab-cilium
+    state_dir: /srv/grpclab/.grpclab/lab/grpclab-cilium
     state: absent
 """
 
@@ -135,7 +135,7 @@ reasons:
   returned: always
   type: list
   elements: str
-  sample: ["/srv/grpclab/.grpclab/grpclab-cilium/envoy.yaml changed"]
+  sample: ["/srv/grpclab/.grpclab/lab/grpclab-cilium/envoy.yaml changed"]
 log:
   description: Path of the process's log file.
   returned: always
