@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,8 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from grpclab.sockets import bind_error
 
 PID_SUFFIX = ".pid"
 LOG_SUFFIX = ".log"
@@ -410,16 +411,8 @@ def split_address(address: str) -> tuple[str, int]:
 
 def address_problem(address: str) -> str | None:
     """None when ``address`` (host:port) can be bound now, else why not, in one line."""
-    host, port = split_address(address)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR: a port in TIME_WAIT is free for our servers, a listener is not
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            return f"{address} is already in use ({error.strerror})"
-    return None
+    problem = bind_error(*split_address(address))
+    return f"{address} is already in use ({problem})" if problem else None
 
 
 def binary_version(argv: Sequence[str], timeout: float = 20.0) -> str:

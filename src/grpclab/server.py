@@ -23,6 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.sockets import bind_error
 
 log = logging.getLogger("grpclab.server")
 
@@ -76,19 +77,6 @@ class GreeterServer:
         self._server.wait_for_termination()
 
 
-def bind_error(address: str, port: int) -> str | None:
-    """Why ADDRESS:PORT cannot be listened on, or None (checked before gRPC logs its own noise)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # like gRPC: connections in TIME_WAIT don't block, a live listener does
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError as error:
-            return error.strerror or str(error)
-    return None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grpclab-server",
@@ -120,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     name = replica_name(args.name)
+    # asked first: gRPC's own bind failure comes with a C-core log line on stderr
     problem = bind_error(args.address, args.port)
     if problem is None:
         try:
