@@ -91,6 +91,8 @@ BAD_ARGUMENTS = [
     (["--max-error-rate", "2"], "--max-error-rate must be between 0 and 1"),
     (["--timeout", "0"], "--timeout must be a positive number of seconds"),
     (["--timeout", "inf"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "1e10"], "--timeout must be a positive number of seconds, at most 86400"),
+    (["--connect-timeout", "1e10"], "--connect-timeout must be a positive number of seconds"),
     (["--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
     (["--replicas", "0"], "--replicas must be at least 1"),
     (["--calls", "many"], "argument --calls: invalid int value: 'many'"),
