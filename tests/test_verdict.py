@@ -283,6 +283,13 @@ def test_jain_index():
     assert jain_index([2, 1]) == pytest.approx(9 / 10)
     assert jain_index([]) is None
     assert jain_index([0, 0]) is None
+    assert jain_index([5, 5], count=4) == pytest.approx(0.5)  # two zeros not listed
+    assert jain_index([5, 5], count=1) == pytest.approx(1.0)  # never fewer than listed
+
+
+def test_a_huge_replicas_count_is_judged_without_a_value_per_replica():
+    verdict = judge(L7, spread(replicas=10**12))
+    assert not verdict.passed and verdict.jain_index == 0.0  # 3e-12, rounded to 4 places
 
 
 def test_percentiles_are_nearest_rank():

@@ -165,15 +165,17 @@ def latency_ms(latencies_s: Iterable[float]) -> LatencyMs:
     )
 
 
-def jain_index(values: Sequence[float]) -> float | None:
-    """Jain's fairness index: 1 when all equal, 1/n when one takes all; None without data."""
-    if not values:
-        return None
+def jain_index(values: Sequence[float], count: int | None = None) -> float | None:
+    """Jain's fairness index: 1 when all equal, 1/n when one takes all; None without data.
+
+    ``count`` (at least ``len(values)``) counts the values not listed as zeros.
+    """
+    n = max(len(values), count or 0)
     total = sum(values)
     squares = sum(v * v for v in values)
-    if squares == 0:
+    if n == 0 or squares == 0:
         return None
-    return total * total / (len(values) * squares)
+    return total * total / (n * squares)
 
 
 def miss_chance(calls: int, replicas: int) -> float:
@@ -306,8 +308,7 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                         "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)")
 
     # fairness over the expected replicas: an expected replica that got nothing counts as 0
-    fairness_values = [float(r.calls) for r in shares] + [0.0] * max(0, expected - seen)
-    jain = jain_index(fairness_values)
+    jain = jain_index([float(r.calls) for r in shares], count=expected)
 
     reasons: list[str] = []
     if expectation.expect != NONE:
