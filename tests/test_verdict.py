@@ -199,6 +199,7 @@ def test_a_connection_without_a_successful_call_fails_both_verdicts():
         verdict = judge(tallies, expectation)
         assert not verdict.passed
         assert "1 connection had no successful call (1)" in verdict.reasons
+        assert not any("by chance" in w for w in verdict.warnings)  # not "use more --calls"
     # the pattern is judged on the connections that got answers
     assert observed_pattern(tallies) == SPREAD
 

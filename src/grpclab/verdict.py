@@ -295,7 +295,8 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
         warnings.append("only one connection: it shows calls stay on one replica, "
                         "not how connections are balanced")
     if expectation.expect != PINNED and seen > 1:
-        fewest = min(t.ok for t in tallies)
+        # a connection with no answer at all is a reason of its own, not a matter of chance
+        fewest = min(t.ok for t in tallies if t.ok)
         chance = miss_chance(fewest, max(expected, seen))
         if chance > 0.001:
             warnings.append(
