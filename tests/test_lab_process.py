@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -141,10 +140,10 @@ def test_grpc_readiness_of_a_real_server(state_dir: Path) -> None:
         port = probe.getsockname()[1]
     argv = [sys.executable, "-m", "grpclab.server", "--name", "unit-1", "--address", "127.0.0.1",
             "--port", str(port), "--grace", "1"]
-    started = time.monotonic()
+    # not ready within the readiness timeout raises LabError: no clock in the test
     outcome = lab.ensure_started(state_dir, "unit-1", argv, listen=[f"127.0.0.1:{port}"],
                                  readiness=lab.Readiness(grpc=f"127.0.0.1:{port}", timeout=20))
-    assert outcome.action == "started" and time.monotonic() - started < 20
+    assert outcome.action == "started"
     assert lab.grpc_health_status(f"127.0.0.1:{port}") == "SERVING"
     # the preflight lets this cluster's own process keep its address, and names a foreign one
     report = lab.preflight(state_dir, [f"127.0.0.1:{port}"])
