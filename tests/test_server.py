@@ -104,6 +104,8 @@ def test_new_calls_are_refused_once_draining(server_factory):
     target = f"{ADDRESS}:50064"
     proc = server_factory("--port", "50064", "--name", "d", "--delay", "2", "--grace", "10")
     with grpc.insecure_channel(target) as channel:
+        # connected first: the pause below then only covers the call reaching the server
+        grpc.channel_ready_future(channel).result(timeout=5)
         stub = helloworld_pb2_grpc.GreeterStub(channel)
         in_flight = stub.SayHello.future(helloworld_pb2.HelloRequest(name="x"), timeout=10)
         time.sleep(0.3)
