@@ -95,6 +95,15 @@ def test_survives_a_server_restart():
             second.wait(timeout=15)
 
 
+@pytest.mark.parametrize("args", [["--interval", "1e10"], ["--timeout", "nan"],
+                                  ["--timeout", "1e10"], ["--count", "-1"]])
+def test_bad_numbers_are_refused_with_exit_2(args):
+    result = run_client("--target", f"{ADDRESS}:50079", "--count", "2", *args)
+    assert result.returncode == 2
+    assert "--interval must be 0 to 86400 seconds" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_no_target_is_one_line_and_exit_2():
     env = {k: v for k, v in os.environ.items() if k != "SERVER_URL"}
     result = run_client("--count", "1", env=env)

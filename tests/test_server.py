@@ -132,7 +132,8 @@ def test_port_in_use_is_one_line_and_exit_2(server_factory):
 
 @pytest.mark.parametrize(
     "args",
-    [["--port", "0"], ["--port", "70000"], ["--grace", "-1"], ["--address", "192.0.2.1"]],
+    [["--port", "0"], ["--port", "70000"], ["--grace", "-1"], ["--address", "192.0.2.1"],
+     ["--grace", "1e10"], ["--delay", "nan"]],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
     result = subprocess.run([sys.executable, "-m", "grpclab.server", *args],

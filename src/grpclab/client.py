@@ -16,6 +16,7 @@ import threading
 
 import grpc
 
+from grpclab import MAX_SECONDS
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 
 log = logging.getLogger("grpclab.client")
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.target:
         parser.error("no target: give --target or set SERVER_URL")
-    if args.interval < 0 or args.count < 0 or args.timeout <= 0:
-        parser.error("--interval and --count must be >= 0, --timeout > 0")
+    # the comparisons are also false for nan
+    if not (0 <= args.interval <= MAX_SECONDS and 0 < args.timeout <= MAX_SECONDS) \
+            or args.count < 0:
+        parser.error(f"--interval must be 0 to {MAX_SECONDS:g} seconds, --timeout above 0 and "
+                     f"at most {MAX_SECONDS:g}, --count >= 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -35,8 +35,6 @@ SCHEMA = "grpclab.probe/v1"
 LB_POLICIES = ("pick_first", "round_robin")
 # one thread per call in flight: past this, a load generator in Python is the wrong tool
 MAX_IN_FLIGHT = 4096
-# a longer deadline is a typo; far longer ones overflow gRPC's deadline and Python's thread waits
-MAX_TIMEOUT = 86400.0
 
 _REPLY_PREFIX = "Hello from "
 _SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract")
@@ -103,9 +101,9 @@ class ProbeOptions:
                 raise ProbeError(f"{flag} must be between 0 and 1, not {value:g}")
         for flag, value in (("--timeout", self.timeout),
                             ("--connect-timeout", self.connect_timeout)):
-            if not 0 < value <= MAX_TIMEOUT:  # also false for nan
+            if not 0 < value <= grpclab.MAX_SECONDS:  # also false for nan
                 raise ProbeError(f"{flag} must be a positive number of seconds, at most "
-                                 f"{MAX_TIMEOUT:g}, not {value:g}")
+                                 f"{grpclab.MAX_SECONDS:g}, not {value:g}")
         if self.lb not in LB_POLICIES:
             raise ProbeError(f"--lb must be one of {', '.join(LB_POLICIES)}")
         check_target(self.target)

@@ -22,6 +22,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from grpclab import MAX_SECONDS
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.sockets import bind_error
 
@@ -103,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
         return 2
-    if args.grace < 0 or args.delay < 0 or args.max_workers < 1:
-        print("grpclab-server: error: --grace and --delay must be >= 0, --max-workers >= 1",
-              file=sys.stderr)
+    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS) \
+            or args.max_workers < 1:  # the comparisons are also false for nan
+        print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
+              "seconds, --max-workers >= 1", file=sys.stderr)
         return 2
     name = replica_name(args.name)
     # asked first: gRPC's own bind failure comes with a C-core log line on stderr
