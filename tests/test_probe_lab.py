@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import envoy_binary, envoy_config, write_envoy_config
 
-from grpclab import probe
+from grpclab import probe, report
 from grpclab.verdict import PINNED, SPREAD
 
 REPLICA_NAMES = ["replica-1", "replica-2", "replica-3"]
@@ -142,16 +143,8 @@ def test_client_side_pick_first_stays_on_the_first_address(probe_targets, capsys
 
 
 def test_the_result_validates_against_the_report_schema(probe_targets, capsys):
-    jsonschema = pytest.importorskip("jsonschema")
-    import grpclab.schemas
-
-    schema_file = Path(grpclab.schemas.__file__).with_name("report.schema.json")
-    if not schema_file.exists():
-        pytest.skip("the report schema is not there yet")
-    schema = json.loads(schema_file.read_text())
     _, result = probe_json(capsys, "--target", probe_targets["l7"], "--calls", "60")
-    probe_result = {"$defs": schema["$defs"], "$ref": "#/$defs/probe_result"}
-    jsonschema.validate(result, probe_result)
+    jsonschema.validate(result, report.load_schema("probe-result"))
 
 
 # ---------------------------------------------------------------------------- the commands
