@@ -4,38 +4,27 @@ prefixed, platform dispatch in tasks/main.yml only)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_cli import ROOT, run_tool
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 ROLES = ["kind_cluster", "cilium", "grpc_apps", "grpc_probe"]
 PLAYBOOKS = sorted(ROOT.glob("playbooks/*.yml"))
 # variables a role reads but does not own (set by the inventory)
 SHARED = {"grpclab_platform"}
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
-    env.update(ANSIBLE_NOCOLOR="1", NO_COLOR="1")
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
-
-
 @pytest.mark.slow
 def test_ansible_lint_production_profile() -> None:
-    done = run(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
+    done = run_tool("ansible-lint", "--profile", "production", "--offline")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
 def test_yamllint() -> None:
-    done = run(str(BIN / "yamllint"), "--strict", ".")
+    done = run_tool("yamllint", "--strict", ".")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
@@ -44,7 +33,7 @@ def test_every_playbook_passes_syntax_check() -> None:
     playbooks += [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("molecule/default/*.yml"))
                   if p.name != "molecule.yml"]
     assert "playbooks/cilium.yml" in playbooks and "playbooks/teardown.yml" in playbooks
-    done = run(str(BIN / "ansible-playbook"), "--syntax-check", *playbooks)
+    done = run_tool("ansible-playbook", "--syntax-check", *playbooks)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from ansible_cli import recap, run_tool
 from PIL import Image
 from test_report import md_table, md_verdicts, png_size
 
@@ -29,7 +28,6 @@ from grpclab import report
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ["baseline", "cilium", "cilium-l4", "client-side"]
 PROMISES = {
     "baseline": "pinned",
@@ -47,28 +45,6 @@ PLAYBOOK_TIMEOUT = 900  # seconds: four scenarios on a shared 2-core machine
 CHROMIUM_TIMEOUT = 120
 
 
-def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess:
-    """ansible-playbook from the project root, with this virtualenv, no colour, no proxy."""
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    return subprocess.run(
-        [str(binary), playbook, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PLAYBOOK_TIMEOUT,
-        check=False,
-    )
-
-
-def recap(stdout: str) -> dict[str, int]:
-    """The lab host's PLAY RECAP counters (ok, changed, failed, ...)."""
-    line = next(line for line in stdout.splitlines()[::-1] if re.match(r"^lab\s+:", line))
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
-
-
 @dataclass
 class CompareRun:
     done: subprocess.CompletedProcess
@@ -81,7 +57,8 @@ class CompareRun:
 
 def compare(base: Path, *extra: str) -> CompareRun:
     """Run the compare playbook with its reports under ``base``; the one folder it wrote."""
-    done = run_playbook("playbooks/compare.yml", "-e", f"compare_reports_dir={base}", *extra)
+    done = run_tool("ansible-playbook", "playbooks/compare.yml",
+                    "-e", f"compare_reports_dir={base}", *extra, timeout=PLAYBOOK_TIMEOUT)
     folders = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
     assert len(folders) == 1, f"expected one report folder in {base}:\n{done.stdout[-6000:]}"
     folder = folders[0]
@@ -93,7 +70,7 @@ def compare(base: Path, *extra: str) -> CompareRun:
 @pytest.fixture(scope="module")
 def lab_torn_down_after() -> Any:
     yield
-    done = run_playbook("playbooks/teardown.yml")
+    done = run_tool("ansible-playbook", "playbooks/teardown.yml", timeout=PLAYBOOK_TIMEOUT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 

@@ -4,15 +4,11 @@ saying which (this is the case on grpclab's own CI machine, which has no Docker 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from ansible_cli import run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +31,5 @@ MISSING = missing_for_kind()
     "(the kind platform needs Docker, kind, kubectl and helm)",
 )
 def test_molecule_kind_scenario():
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PY_COLORS="0")
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "molecule"), "test", "-s", "kind"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
-    )
+    run = run_tool("molecule", "test", "-s", "kind", timeout=3600)
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-4000:]

@@ -8,17 +8,12 @@ stops in the prerequisites with one clear line per missing tool, no traceback, n
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from ansible_cli import ROOT, recap, run_tool
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 PLAYBOOKS = ["baseline.yml", "cilium.yml", "cilium-l4.yml", "client-side.yml", "teardown.yml"]
 
 pytestmark = pytest.mark.slow
@@ -39,21 +34,6 @@ KIND_PATHS = sorted(
 )
 
 
-def ansible(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", NO_COLOR="1")
-    return subprocess.run(
-        [str(BIN / args[0]), *args[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )
-
-
-def recap(output: str) -> dict[str, int]:
-    match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
-    assert match, output[-3000:]
-    names = ["ok", "changed", "unreachable", "failed"]
-    return dict(zip(names, map(int, match.groups()), strict=True))
-
-
 def docker_daemon_reachable() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -62,14 +42,14 @@ def docker_daemon_reachable() -> bool:
 
 @pytest.mark.parametrize("inventory", ["kind", "existing"])
 def test_every_playbook_parses_with_the_inventory(inventory):
-    run = ansible("ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}",
+    run = run_tool("ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}",
                   *[f"playbooks/{name}" for name in PLAYBOOKS])
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_ansible_lint_is_clean_on_the_kind_and_existing_files():
     assert "roles/grpc_apps/tasks/kind-present.yml" in KIND_PATHS
-    run = ansible("ansible-lint", "--nocolor", "--format", "pep8", *KIND_PATHS)
+    run = run_tool("ansible-lint", "--nocolor", "--format", "pep8", *KIND_PATHS)
     # ansible-lint follows imports into the lab files: judge only the kind and existing ones
     violations = [line for line in run.stdout.splitlines() if line.split(":", 1)[0] in KIND_PATHS]
     assert violations == [], "\n".join(violations)
@@ -86,7 +66,7 @@ def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
         "grpc_apps_image_pull_policy": "Maybe",
         "kind_cluster_state_root": str(state),
     }
-    run = ansible("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml",
+    run = run_tool("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml",
                   "-e", json.dumps(bad))
     output = run.stdout + run.stderr
     assert run.returncode != 0
@@ -105,7 +85,7 @@ def test_kind_without_docker_stops_with_one_clear_line_and_changes_nothing():
     state_root = ROOT / ".grpclab" / "kind"
     existed = state_root.exists()
     # exactly what a user runs
-    run = ansible("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml")
+    run = run_tool("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml")
     output = run.stdout + run.stderr
     assert run.returncode != 0
     errors = [line for line in output.splitlines() if line.startswith("[ERROR]: ")]
@@ -126,7 +106,7 @@ def test_kind_without_docker_stops_with_one_clear_line_and_changes_nothing():
 @pytest.mark.skipif(shutil.which("helm") is not None, reason="helm is installed on this machine")
 def test_existing_needs_helm_only_to_install_cilium():
     # the inventory's AKS example installs Cilium: helm is needed, Docker is not
-    run = ansible("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml")
+    run = run_tool("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml")
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert "helm not found" in output
@@ -135,7 +115,7 @@ def test_existing_needs_helm_only_to_install_cilium():
     assert recap(output)["changed"] == 0
     # without cilium_install nothing is missing: the play gets past the prerequisites to the
     # cluster role, which stops on the example kubeconfig that is not there
-    run = ansible("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml",
+    run = run_tool("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml",
                   "-e", json.dumps({"cilium_install": False,
                                     "kind_cluster_kubeconfig": "/nonexistent/kubeconfig",
                                     "kind_cluster_state_root": "/nonexistent/state"}),

@@ -12,16 +12,13 @@ so every manifest here is a core Kubernetes kind with a published schema.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from ansible_cli import ROOT, run_tool
 
-ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "tests" / "test_kind_render.yml"
 
 pytestmark = pytest.mark.slow
@@ -61,12 +58,8 @@ DEFAULTS = {
 def render(tmp_path_factory, inventory: str, **extra_vars) -> Path:
     """Run the render playbook against an inventory; return the state directory it wrote."""
     out = tmp_path_factory.mktemp(f"render-{inventory}")
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    args = [
-        str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{inventory}",
-        str(PLAYBOOK), "-e", json.dumps({"kind_cluster_state_dir": str(out), **extra_vars}),
-    ]
-    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    run = run_tool("ansible-playbook", "-i", f"inventories/{inventory}", str(PLAYBOOK),
+                   "-e", json.dumps({"kind_cluster_state_dir": str(out), **extra_vars}))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stdout + run.stderr
     return out

@@ -6,22 +6,13 @@ It binds the lab's addresses: run under the lab lock (``flock /tmp/grpclab-net.l
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from ansible_cli import ROOT, run_tool
 
 
 @pytest.mark.slow
 def test_molecule_default_scenario() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
-    env.update(NO_COLOR="1", PY_COLORS="0", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    done = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    done = run_tool("molecule", "test", timeout=900)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
     for step in ("syntax", "converge", "idempotence", "verify", "destroy"):

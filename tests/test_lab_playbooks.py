@@ -13,24 +13,19 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ansible_cli import ROOT, recap, run_tool
 
 from grpclab import lab
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 STATE_ROOT = ROOT / ".grpclab"
 CILIUM_STATE = STATE_ROOT / "lab" / "grpclab-cilium"
 BASELINE_STATE = STATE_ROOT / "lab" / "grpclab-baseline"
-RECAP = re.compile(r"^lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                   re.MULTILINE)
 
 
 @dataclass
@@ -40,16 +35,11 @@ class Run:
 
     @property
     def changed(self) -> int:
-        return self._recap()[1]
+        return recap(self.output)["changed"]
 
     @property
     def failed(self) -> int:
-        return self._recap()[3]
-
-    def _recap(self) -> tuple[int, ...]:
-        found = RECAP.findall(self.output)
-        assert found, f"no PLAY RECAP line:\n{self.output[-3000:]}"
-        return tuple(int(n) for n in found[-1])
+        return recap(self.output)["failed"]
 
     def __str__(self) -> str:  # shown by pytest when an assertion on a Run fails
         return self.output[-4000:]
@@ -57,13 +47,10 @@ class Run:
 
 def playbook(name: str, *extra_vars: str) -> Run:
     """``ansible-playbook playbooks/<name>.yml -e ...`` from the project root."""
-    argv = [str(ANSIBLE_PLAYBOOK), f"playbooks/{name}.yml"]
+    args = [f"playbooks/{name}.yml"]
     for assignment in extra_vars:
-        argv += ["-e", assignment]
-    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+        args += ["-e", assignment]
+    done = run_tool("ansible-playbook", *args)
     return Run(done.returncode, done.stdout + done.stderr)
 
 
