@@ -384,7 +384,7 @@ def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_expected_replicas_never_seen_get_their_own_empty_columns():
     result = probe_result("spread", pinned_tallies([1, 1, 1, 1]))
-    names, labels = report._columns(result)
+    names, labels = report.columns(result)
     assert names == [NAMES[1], None, None]
     assert labels == ["m8q1z", report.UNSEEN, report.UNSEEN]
     document = report.build_report(
@@ -393,3 +393,24 @@ def test_expected_replicas_never_seen_get_their_own_empty_columns():
     assert report.overall_line(document) == (
         "probe did NOT keep its promise: expected spread, observed pinned."
     )
+
+
+def test_a_v2_probe_result_with_added_keys_makes_the_same_report(tmp_path, capsys):
+    """grpclab.probe/v2 only adds keys (sizing, timeline): the report reads both contracts."""
+    v1 = four_scenarios()[1]["result"]
+    v2 = {**v1, "schema": "grpclab.probe/v2", "sizing": {"calls": 400}, "timeline": []}
+    documents = [
+        report.build_report(
+            [{"scenario": "cilium", "promise": "spread", "result": r}], generated_at=WHEN
+        )
+        for r in (v1, v2)
+    ]
+    assert report.markdown_table(documents[0]) == report.markdown_table(documents[1])
+    assert documents[1]["scenarios"][0]["verdict"] == "pass"
+    saved = tmp_path / "v2.json"
+    saved.write_text(json.dumps(v2))
+    assert report.main([str(saved), "--out", str(tmp_path / "reports")]) == 0
+    assert "| `probe`" in capsys.readouterr().out
+    v3 = {**v1, "schema": "grpclab.probe/v3"}
+    with pytest.raises(report.ReportError, match=re.escape("grpclab.probe/v1, grpclab.probe/v2")):
+        report.build_report([{"scenario": "a", "promise": "spread", "result": v3}])

@@ -1,0 +1,7 @@
+"""``python -m grpclab.report``."""
+
+import sys
+
+from grpclab.report.cli import main
+
+sys.exit(main())
