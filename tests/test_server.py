@@ -327,3 +327,21 @@ def test_bad_connection_management_is_one_line_and_exit_2(args):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"grpclab-server: error: {args[0]} must be"), \
         lines
+
+
+@pytest.mark.parametrize(("grace", "outcome"), [("3", "OK"), ("0.2", "UNAVAILABLE")])
+def test_max_age_grace_bounds_the_calls_in_flight(managed_factory, grace, outcome):
+    # each call takes 1 s; the connection reaches its age at 0.3 s, during the call: a grace of
+    # 3 s lets it finish, one of 0.2 s closes the connection under it
+    port = 50056 if outcome == "OK" else 50057
+    managed_factory(MANAGED, port, "--name", "slow", "--delay", "1", "--max-connection-age",
+                    "0.3", "--max-connection-age-grace", grace)
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=5)
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        try:
+            stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+            seen = "OK"
+        except grpc.RpcError as error:
+            seen = error.code().name
+    assert seen == outcome
