@@ -307,3 +307,22 @@ def test_a_connection_still_failing_at_the_end_never_recovers():
     assert verdict.figures.recovery_s is None
     assert "a connection's calls still failed at the end of the run" in verdict.line
     assert verdict.line.endswith("not met, 30 failed calls (UNAVAILABLE 30) (+1 more)")
+
+
+def test_fair_windows_start_after_the_action_and_ties_in_time_sort():
+    line = timeline(per_request(ready_at=3.5))
+    assert fair_since(line, AFTER, 3.5) == pytest.approx(0.5)  # the first window starts at 4
+    line["calls"].insert(0, [0.0, 0, None, "UNAVAILABLE", None])  # same time and connection
+    assert measure(line, scale_out()).failed_before == 1
+
+
+def test_a_judgement_goes_into_json_as_it_is():
+    import json
+
+    verdict = judge(timeline(pinned), "cilium", scale_out())
+    doc = json.loads(json.dumps(verdict.to_json()))
+    assert doc["passed"] is False and doc["summary"] == verdict.line
+    assert doc["figures"]["new_replicas"] == ["r4", "r5"]
+    assert doc["figures"]["all_reached_s"] is None and doc["figures"]["failed_calls"] == 0
+    assert [(c["metric"], c["outcome"]) for c in doc["checks"]] == [
+        (REACH_ALL, "fail"), ("fair", "fail"), (FAILED_CALLS, "pass")]

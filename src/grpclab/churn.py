@@ -18,9 +18,10 @@ what was seen in one line.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 OK = "OK"
@@ -155,13 +156,29 @@ class Judgement:
     figures: Figures
     checks: list[Check] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, Any]:
+        """For the report JSON: the verdict, the figures (with their totals) and each check."""
+        fig = self.figures
+        return {
+            "remedy": self.remedy, "action": self.action, "passed": self.passed,
+            "summary": self.line,
+            "figures": {**asdict(fig), "new_replicas": list(fig.new_replicas),
+                        "all_reached_s": fig.all_reached_s, "all_served_s": fig.all_served_s,
+                        "failed_calls": fig.failed_calls},
+            "checks": [{"metric": c.expectation.metric, "budget": c.expectation.budget,
+                        "judged": c.expectation.judged, "why": c.expectation.why,
+                        "seen": c.seen, "outcome": c.outcome} for c in self.checks],
+        }
+
 
 # ---------------------------------------------------------------------------------------------
 # figures
 
 
 def _calls(timeline: Mapping[str, Any]) -> list[tuple[float, int, str | None, str]]:
-    return sorted((float(c[0]), int(c[1]), c[2], str(c[3])) for c in timeline["calls"])
+    """(t_s, connection, replica, status) of every call, in time order."""
+    calls = [(float(c[0]), int(c[1]), c[2], str(c[3])) for c in timeline["calls"]]
+    return sorted(calls, key=lambda call: (call[0], call[1]))
 
 
 def connection_indexes(timeline: Mapping[str, Any]) -> list[int]:
@@ -192,7 +209,8 @@ def fair_since(timeline: Mapping[str, Any], replicas: Iterable[str], from_s: flo
         counts[int(second["t"])] = Counter(second.get("replicas") or {})
     if not names or not counts:
         return None
-    first, last = max(int(from_s), min(counts)), max(counts)
+    # windows wholly after from_s
+    first, last = max(math.ceil(from_s), min(counts)), max(counts)
     starts = list(range(first, last - window_s + 2))
 
     def fair(start: int) -> bool:
