@@ -340,6 +340,11 @@ def matrix(budgets: Budgets | None = None) -> dict[tuple[str, str], list[Expecta
 # judgement
 
 
+def _s(seconds: float) -> str:
+    """Seconds as the line shows them: two decimals under one second, else one."""
+    return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
+
+
 def _codes(failed: Mapping[str, int]) -> str:
     return ", ".join(f"{code} {n}" for code, n in failed.items())
 
@@ -365,16 +370,17 @@ def _check(exp: Expectation, fig: Figures) -> Check:
             seen, ok = f"{', '.join(missing)} served no call within the run", False
         else:
             value = max(v for v in per_replica.values() if v is not None)
-            seen = (f"every connection reached each new replica within {value:.1f} s"
+            seen = (f"every connection reached each new replica within {_s(value)}"
                     if exp.metric == REACH_ALL
-                    else f"each new replica served calls within {value:.1f} s")
+                    else f"each new replica served calls within {_s(value)}")
             ok = budget is None or value <= budget
     elif exp.metric == FAIR:
         seen = ("shares never fair within the run" if fig.fair_s is None
-                else f"shares fair after {fig.fair_s:.1f} s")
+                else f"shares fair after {_s(fig.fair_s)}")
         ok = fig.fair_s is not None and (budget is None or fig.fair_s <= budget)
     elif exp.metric == FAILED_CALLS:
-        seen = (f"{fig.failed_calls} failed calls ({_codes(fig.failed)})" if fig.failed
+        n = fig.failed_calls
+        seen = (f"{n} failed call{'s' if n > 1 else ''} ({_codes(fig.failed)})" if fig.failed
                 else "no failed call")
         ok = budget is None or fig.failed_calls <= budget
     else:  # RECOVERY
@@ -383,7 +389,7 @@ def _check(exp: Expectation, fig: Figures) -> Check:
         elif fig.recovery_s == 0:
             seen = "no connection lost a call"
         else:
-            seen = f"calls succeeded again on every connection after {fig.recovery_s:.1f} s"
+            seen = f"calls succeeded again on every connection after {_s(fig.recovery_s)}"
         ok = fig.recovery_s is not None and (budget is None or fig.recovery_s <= budget)
     if not exp.judged:
         return Check(exp, seen, "not judged")
