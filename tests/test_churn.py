@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -23,6 +24,7 @@ from grpclab.churn import (
     matrix,
     measure,
     recovery_time,
+    rotations_needed,
 )
 
 BEFORE = ("r1", "r2", "r3")
@@ -173,7 +175,18 @@ def test_the_promises_for_a_scale_out_differ_per_remedy():
     assert REACH_NEVER in metric["baseline"] and REACH_NEVER in metric["cilium-l4"]
     assert REACH_NEVER in metric["client-side"]
     assert metric["client-side-max-age"][REACH_ALL] == pytest.approx(30 * 1.1 + 5 + 2)
-    assert metric["max-age"][SERVED] == pytest.approx(3 * (30 * 1.1 + 5))
+    assert metric["max-age"][SERVED] is None  # sized from the run by judge()
+    sized = replace(b, max_age_rotations=3)
+    assert expectations("max-age", "scale-out", sized)[0].budget == pytest.approx(3 * 38)
+
+
+def test_max_age_rotations_are_sized_so_that_chance_alone_rarely_misses():
+    # 4 connections, 5 replicas, 2 new: one round misses a given replica with (4/5)^4 = 0.41
+    assert rotations_needed(4, 5, 2) == 9  # 2 * 0.41^9 < 0.001 < 2 * 0.41^8
+    assert rotations_needed(4, 5, 2, miss_chance=0.1) == 4
+    assert rotations_needed(16, 3, 1) == 2  # (2/3)^16 = 0.0015
+    assert rotations_needed(32, 3, 1) == 1
+    assert rotations_needed(4, 3, 0) == 1
 
 
 def test_unknown_numbers_are_not_judged_rather_than_guessed():

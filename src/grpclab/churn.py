@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 OK = "OK"
@@ -77,7 +77,10 @@ class Budgets:
     l7_fair_s: float = 5.0  # cilium: shares are fair within
     max_age_s: float = 30.0  # the server's max connection age (the walk-through's 30 s)
     max_age_grace_s: float = 5.0
-    max_age_rotations: int = 3  # max-age: a new replica serves within this many reconnections
+    # max-age: a new replica serves within this many reconnections of every connection; None:
+    # sized from the run by judge() (rotations_needed, at most max_age_miss_chance of a miss)
+    max_age_rotations: int | None = None
+    max_age_miss_chance: float = 0.001
     resolve_s: float = 0.0  # client-side: extra time its DNS re-resolution may take
     recovery_s: float = 10.0  # after a removal, calls succeed again on every connection within
     graceful_failed_calls: int | None = 0  # scale-in, delete-pod, rollout: the server drains
@@ -307,9 +310,11 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
                    "within age + 10 % jitter + grace; the client re-resolves and round-robins "
                    "over every pod")
         else:  # max-age
-            expect(SERVED, b.max_age_rotations * b.reconnect_s, "each connection reconnects "
-                   "within age + 10 % jitter + grace and is balanced again, once per "
-                   "connection: a new replica is picked within a few reconnections")
+            rotations = b.max_age_rotations
+            expect(SERVED, None if rotations is None else rotations * b.reconnect_s,
+                   "each connection reconnects within age + 10 % jitter + grace and is "
+                   "balanced again, to one replica picked at random: a new replica is picked "
+                   f"within {rotations or 'a few'} reconnections of every connection")
         expect(FAILED_CALLS, b.graceful_failed_calls, "adding replicas fails no call")
         return out
 
@@ -329,6 +334,17 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
         expect(REACH_ALL, b.l7_reach_s, "Envoy sends requests to the replacement pod as soon "
                "as it is an endpoint")
     return out
+
+
+def rotations_needed(connections: int, replicas: int, new: int,
+                     miss_chance: float = 0.001) -> int:
+    """Reconnections of every connection after which each of ``new`` replicas out of
+    ``replicas`` has been picked by some connection, but for ``miss_chance``: each reconnection
+    picks one replica at random (kube-proxy, Cilium's socket LB and the lab's tcp_proxy do)."""
+    if new <= 0 or replicas <= 1 or connections <= 0:
+        return 1
+    miss_once = (1 - 1 / replicas) ** connections  # one replica missed by one round
+    return max(1, math.ceil(math.log(miss_chance / new) / math.log(miss_once)))
 
 
 def matrix(budgets: Budgets | None = None) -> dict[tuple[str, str], list[Expectation]]:
@@ -417,8 +433,11 @@ def judge(timeline: Mapping[str, Any], remedy: str, action: Action,
     is broken, "not met, <the first broken one>" as the probe's verdict summaries do.
     """
     b = budgets or Budgets()
-    exps = list(expected) if expected is not None else expectations(remedy, action.name, b)
     fig = measure(timeline, action, b.min_share, b.fair_window_s)
+    if b.max_age_rotations is None:
+        b = replace(b, max_age_rotations=rotations_needed(
+            fig.connections, len(action.after), len(action.new), b.max_age_miss_chance))
+    exps = list(expected) if expected is not None else expectations(remedy, action.name, b)
     checks = [_check(exp, fig) for exp in exps]
     broken = [c for c in checks if c.outcome == "fail"]
     head = f"{remedy} {action.name} at {action.at_s:.1f} s"
