@@ -95,6 +95,8 @@ def kind_baseline(tmp_path_factory) -> Path:
         tmp_path_factory, "kind", grpclab_cni="default", kind_cluster_workers=1,
         grpc_apps_lb_l7=False, grpc_apps_client_enabled=False, grpc_apps_server_delay=0.25,
         grpclab_replicas=5, grpc_apps_server_grace_period=20,
+        grpc_apps_server_max_connection_age=30, grpc_apps_server_max_connection_age_grace=5,
+        grpc_apps_server_keepalive_time=20, grpc_apps_server_keepalive_timeout=10,
     )
 
 
@@ -216,8 +218,11 @@ def test_server_deployment(kind_cilium):
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"][:3] == ["grpclab-server", "--port", "50051"]
     assert container["env"] == [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
+    # connection management is off by default: no flag
+    assert not [arg for arg in container["command"] if "connection" in arg or "keepalive" in arg]
     assert container["readinessProbe"]["grpc"] == {"port": 50051}
     assert container["livenessProbe"]["grpc"] == {"port": 50051}
     assert set(container["resources"]) == {"requests", "limits"}
@@ -238,6 +243,11 @@ def test_server_deployment_follows_the_variables(kind_baseline):
     assert deployment["spec"]["replicas"] == 5
     assert command[command.index("--grace") + 1] == "20"
     assert command[command.index("--delay") + 1] == "0.25"
+    assert command[command.index("--max-connection-age") + 1] == "30"
+    assert command[command.index("--max-connection-age-grace") + 1] == "5"
+    assert command[command.index("--keepalive-time") + 1] == "20"
+    assert command[command.index("--keepalive-timeout") + 1] == "10"
+    assert "--max-connection-idle" not in command  # 0: off, not passed
     assert pod["terminationGracePeriodSeconds"] == 25
 
 

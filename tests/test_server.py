@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.server import replica_name
+from grpclab.server import connection_options, default_address, replica_name
 
 # 127.0.5.0/24 is outside every lab address plan, so these tests never meet a lab cluster
 ADDRESS = "127.0.5.1"
@@ -148,3 +148,200 @@ def test_sigterm_with_nothing_in_flight_exits_at_once(server_factory):
     proc.send_signal(signal.SIGTERM)
     # well under the 30 s grace: an idle server has nothing to wait for
     assert proc.wait(timeout=10) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# connection management: real server processes on 127.0.51.0/24 (no lab uses it, no lock needed)
+
+MANAGED = "127.0.51.1"
+
+
+def start_managed(address: str, port: int, *args: str,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, "-m", "grpclab.server", "--port", str(port), *args]
+    if address:
+        command += ["--address", address]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    return proc, line
+
+
+@pytest.fixture
+def managed_factory():
+    procs: list[subprocess.Popen] = []
+
+    def factory(address: str, port: int, *args: str,
+                env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+        proc, line = start_managed(address, port, *args, env=env)
+        procs.append(proc)
+        return proc, line
+
+    yield factory
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def client_ports(address: str, port: int) -> set[int]:
+    """Ports of the client ends of the established TCP connections to ADDRESS:PORT, as the
+    kernel lists them: each is one connection the server holds. gRPC binds an IPv4 address as
+    an IPv4-mapped IPv6 socket when it can, so both tables are read."""
+    host = "".join(f"{int(part):02X}" for part in reversed(address.split(".")))
+    wanted = {f"{host}:{port:04X}", f"0000000000000000FFFF0000{host}:{port:04X}"}
+    ports: set[int] = set()
+    for table_path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table_path) as table:
+            next(table)
+            for row in table:
+                local, remote, state = row.split()[1:4]
+                if local in wanted and state == "01":  # ESTABLISHED, the server's socket
+                    ports.add(int(remote.rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_connection_options_map_seconds_to_grpc_milliseconds_and_zero_is_off():
+    assert connection_options({"max_connection_age": 30, "max_connection_age_grace": 5,
+                               "max_connection_idle": 10, "keepalive_time": 20,
+                               "keepalive_timeout": 10}) == [
+        ("grpc.max_connection_age_ms", 30000), ("grpc.max_connection_age_grace_ms", 5000),
+        ("grpc.max_connection_idle_ms", 10000), ("grpc.keepalive_time_ms", 20000),
+        ("grpc.keepalive_timeout_ms", 10000)]
+    assert connection_options({"max_connection_age": 0, "keepalive_time": 0.0004}) == [
+        ("grpc.keepalive_time_ms", 1)]
+    assert connection_options({}) == []
+
+
+def test_max_connection_age_rotates_the_connection_and_no_call_fails(managed_factory):
+    port = 50051
+    proc, _ = managed_factory(MANAGED, port, "--name", "aged", "--max-connection-age", "1",
+                           "--max-connection-age-grace", "2")
+    states: list[grpc.ChannelConnectivity] = []
+    seen_ports: set[int] = set()
+    failures: list[grpc.StatusCode] = []
+    ok = 0
+    # one channel for the whole run, as a long-lived client has it
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        channel.subscribe(states.append, try_to_connect=True)
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        end = time.monotonic() + 4.5
+        while time.monotonic() < end:
+            try:
+                stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+                ok += 1
+            except grpc.RpcError as error:
+                failures.append(error.code())
+            seen_ports |= client_ports(MANAGED, port)
+            time.sleep(0.05)
+        channel.unsubscribe(states.append)
+    assert failures == []
+    assert ok > 40
+    # the server closed the connection (GOAWAY at ~1 s, +-10 % jitter) and the channel connected
+    # again, each time from a new client port: 4.5 s give at least 3 connections
+    assert len(seen_ports) >= 3, seen_ports
+    ready = [state for state in states if state == grpc.ChannelConnectivity.READY]
+    assert len(ready) >= 3, states
+    assert "connection management: grpc.max_connection_age_ms=1000, " \
+        "grpc.max_connection_age_grace_ms=2000" in proc.stdout.readline()
+
+
+def test_without_max_age_the_connection_stays(managed_factory):
+    port = 50052
+    managed_factory(MANAGED, port, "--name", "kept")
+    seen_ports: set[int] = set()
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+            seen_ports |= client_ports(MANAGED, port)
+            time.sleep(0.05)
+    assert len(seen_ports) == 1, seen_ports
+
+
+def test_max_connection_idle_closes_a_connection_without_calls(managed_factory):
+    port = 50053
+    managed_factory(MANAGED, port, "--name", "idle", "--max-connection-idle", "0.5")
+    states: list[grpc.ChannelConnectivity] = []
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        channel.subscribe(states.append, try_to_connect=True)
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+        first = client_ports(MANAGED, port)
+        time.sleep(1.5)  # three idle periods: the server has closed it
+        assert client_ports(MANAGED, port) == set()
+        assert states[-1] == grpc.ChannelConnectivity.IDLE, states
+        # the next call connects again, on a new connection
+        assert stub.SayHello(helloworld_pb2.HelloRequest(name="y"), timeout=5).message \
+            == "Hello from idle"
+        assert client_ports(MANAGED, port) - first
+        channel.unsubscribe(states.append)
+
+
+def test_keepalive_pings_keep_an_answering_client_on_its_connection(managed_factory):
+    port = 50054
+    managed_factory(MANAGED, port, "--name", "ka", "--keepalive-time", "0.2",
+                    "--keepalive-timeout", "1")
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        # a long call: the server pings during it, the client answers, the call completes
+        ports = set()
+        for _ in range(3):
+            stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+            ports |= client_ports(MANAGED, port)
+            time.sleep(0.5)
+    assert len(ports) == 1, ports
+
+
+def test_address_defaults_to_pod_ip(managed_factory):
+    proc, line = managed_factory("", 50055, "--name", "pod", env={"POD_IP": "127.0.51.2"})
+    assert line.rstrip().endswith("listening on 127.0.51.2:50055")
+    with grpc.insecure_channel("127.0.51.2:50055") as channel:
+        reply = helloworld_pb2_grpc.GreeterStub(channel).SayHello(
+            helloworld_pb2.HelloRequest(name="x"), timeout=5)
+    assert reply.message == "Hello from pod"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_default_address_is_pod_ip_else_every_address(monkeypatch):
+    monkeypatch.setenv("POD_IP", "10.244.1.7")
+    assert default_address() == "10.244.1.7"
+    monkeypatch.delenv("POD_IP")
+    assert default_address() == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--max-connection-age", "-1"], ["--max-connection-age-grace", "nan"],
+     ["--max-connection-idle", "1e10"], ["--keepalive-time", "0.0001"],
+     ["--keepalive-timeout", "inf"]],
+)
+def test_bad_connection_management_is_one_line_and_exit_2(args):
+    result = subprocess.run([sys.executable, "-m", "grpclab.server", "--address", MANAGED,
+                             "--port", "50059", *args],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"grpclab-server: error: {args[0]} must be"), \
+        lines
+
+
+@pytest.mark.parametrize(("grace", "outcome"), [("3", "OK"), ("0.2", "UNAVAILABLE")])
+def test_max_age_grace_bounds_the_calls_in_flight(managed_factory, grace, outcome):
+    # each call takes 1 s; the connection reaches its age at 0.3 s, during the call: a grace of
+    # 3 s lets it finish, one of 0.2 s closes the connection under it
+    port = 50056 if outcome == "OK" else 50057
+    managed_factory(MANAGED, port, "--name", "slow", "--delay", "1", "--max-connection-age",
+                    "0.3", "--max-connection-age-grace", grace)
+    with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=5)
+        stub = helloworld_pb2_grpc.GreeterStub(channel)
+        try:
+            stub.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+            seen = "OK"
+        except grpc.RpcError as error:
+            seen = error.code().name
+    assert seen == outcome

@@ -5,6 +5,12 @@ the initial-metadata key ``hostname`` (the convention of gRPC's interop servers)
 tell which replica served each call. It serves the standard ``grpc.health.v1.Health`` service and
 drains on SIGTERM: health turns NOT_SERVING, new calls are refused, calls in flight get ``--grace``
 seconds to finish, then the process exits 0.
+
+Connection management is gRPC's own (proposal A9, server-side connection management): after
+``--max-connection-age`` the server sends GOAWAY and lets calls in flight finish for
+``--max-connection-age-grace``; ``--max-connection-idle`` closes a connection without calls;
+``--keepalive-time``/``--keepalive-timeout`` ping the client and close a connection that does not
+answer. A client whose connection is closed connects again, and so may reach another replica.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent import futures
 
 import grpc
@@ -29,6 +36,32 @@ from grpclab.sockets import bind_error
 log = logging.getLogger("grpclab.server")
 
 SERVICE_NAME = "helloworld.Greeter"
+
+# command-line option (seconds, 0 = off) -> gRPC server option (int milliseconds)
+CONNECTION_OPTIONS: dict[str, str] = {
+    "max_connection_age": "grpc.max_connection_age_ms",
+    "max_connection_age_grace": "grpc.max_connection_age_grace_ms",
+    "max_connection_idle": "grpc.max_connection_idle_ms",
+    "keepalive_time": "grpc.keepalive_time_ms",
+    "keepalive_timeout": "grpc.keepalive_timeout_ms",
+}
+
+
+def connection_options(seconds: Mapping[str, float]) -> list[tuple[str, int]]:
+    """gRPC server options for the connection settings given in seconds; 0 (off) sets nothing.
+
+    gRPC takes whole milliseconds, so a value is rounded and never below 1 ms.
+    """
+    return [
+        (CONNECTION_OPTIONS[key], max(1, round(value * 1000)))
+        for key, value in seconds.items()
+        if value > 0
+    ]
+
+
+def default_address() -> str:
+    """The address to bind: ``POD_IP`` (the downward API's status.podIP) when set, else all."""
+    return os.environ.get("POD_IP") or "0.0.0.0"
 
 
 def replica_name(explicit: str | None = None) -> str:
@@ -52,12 +85,14 @@ class GreeterServer:
     """A started Greeter with its health service; ``drain()`` is what SIGTERM does."""
 
     def __init__(self, name: str, address: str, port: int, *, delay: float = 0.0,
-                 max_workers: int = 32) -> None:
+                 max_workers: int = 32,
+                 connection: Mapping[str, float] | None = None) -> None:
         self.name = name
         self.endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         # grpcio sets SO_REUSEPORT by default: two replicas could then share one address unnoticed
+        options = [("grpc.so_reuseport", 0), *connection_options(connection or {})]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                   options=[("grpc.so_reuseport", 0)])
+                                   options=options)
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -85,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'hostname' response metadata.",
     )
     parser.add_argument("--name", help="replica name (default: $POD_NAME, else the hostname)")
-    parser.add_argument("--address", default="0.0.0.0",
-                        help="address to bind (default: %(default)s)")
+    parser.add_argument("--address", default=default_address(),
+                        help="address to bind (default: $POD_IP, else 0.0.0.0)")
     parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds calls in flight get to finish after SIGTERM "
@@ -95,7 +130,40 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds each call takes, to simulate work (default: %(default)s)")
     parser.add_argument("--max-workers", type=int, default=32,
                         help="threads serving calls (default: %(default)s)")
+    manage = parser.add_argument_group(
+        "connection management", "gRPC server options, in seconds; 0 (the default) leaves "
+        "the option off")
+    manage.add_argument("--max-connection-age", type=float, default=0.0, metavar="S",
+                        help="send GOAWAY to a connection this old, so its client reconnects "
+                        "(grpc.max_connection_age_ms)")
+    manage.add_argument("--max-connection-age-grace", type=float, default=0.0, metavar="S",
+                        help="then let its calls in flight finish this long before closing it "
+                        "(grpc.max_connection_age_grace_ms)")
+    manage.add_argument("--max-connection-idle", type=float, default=0.0, metavar="S",
+                        help="close a connection without calls for this long "
+                        "(grpc.max_connection_idle_ms)")
+    manage.add_argument("--keepalive-time", type=float, default=0.0, metavar="S",
+                        help="ping the client after this long (grpc.keepalive_time_ms)")
+    manage.add_argument("--keepalive-timeout", type=float, default=0.0, metavar="S",
+                        help="close the connection when a ping is not answered within this "
+                        "(grpc.keepalive_timeout_ms)")
     return parser
+
+
+def connection_seconds(args: argparse.Namespace) -> dict[str, float]:
+    """The connection-management options of parsed arguments, by their CONNECTION_OPTIONS key."""
+    return {key: getattr(args, key) for key in CONNECTION_OPTIONS}
+
+
+def connection_error(seconds: Mapping[str, float]) -> str | None:
+    """Why the connection-management values are refused, or None when they are all valid."""
+    for key, value in seconds.items():
+        # written so that nan fails too: every comparison with nan is false
+        if not (value == 0 or 0.001 <= value <= MAX_SECONDS):
+            flag = "--" + key.replace("_", "-")
+            return (f"{flag} must be 0 (off) or 0.001 to {MAX_SECONDS:g} seconds, "
+                    f"not {value:g}")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,13 +177,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
               "seconds, --max-workers >= 1", file=sys.stderr)
         return 2
+    connection = connection_seconds(args)
+    problem = connection_error(connection)
+    if problem is not None:
+        print(f"grpclab-server: error: {problem}", file=sys.stderr)
+        return 2
     name = replica_name(args.name)
     # asked first: gRPC's own bind failure comes with a C-core log line on stderr
     problem = bind_error(args.address, args.port)
     if problem is None:
         try:
             server = GreeterServer(name, args.address, args.port, delay=args.delay,
-                                   max_workers=args.max_workers)
+                                   max_workers=args.max_workers, connection=connection)
         except RuntimeError as error:
             problem = str(error)
     if problem is not None:
@@ -136,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_sigterm)
     server.start()
     log.info("server %s listening on %s", name, server.endpoint)
+    managed = connection_options(connection)
+    if managed:
+        log.info("server %s connection management: %s", name,
+                 ", ".join(f"{option}={ms}" for option, ms in managed))
     server.wait()
     log.info("server %s stopped", name)
     return 0
