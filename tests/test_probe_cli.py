@@ -15,7 +15,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from grpclab import probe
+from grpclab import calls, probe
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.verdict import PINNED, UNIDENTIFIED
 
@@ -308,6 +308,6 @@ def test_a_bug_is_not_swallowed(serve, monkeypatch):
     def broken(*args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(probe, "_call_loop", broken)
+    monkeypatch.setattr(calls, "_call_loop", broken)
     with pytest.raises(ZeroDivisionError):
         probe.main(["--target", target, "--calls", "4"])
