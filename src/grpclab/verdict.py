@@ -284,9 +284,9 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                     and not (observed == PINNED
                              and pinned_chance(answered_calls, judged_replicas) <= LUCK_LIMIT))
     if cannot_judge:
-        warnings.append("too few calls per connection for the spread verdict to be trusted: "
-                        "it is not judged (exit status 2); use more --calls, or leave --calls "
-                        "out so the probe sizes itself")
+        warnings.append("with so few calls per connection the spread verdict cannot be "
+                        "trusted: it is not judged (exit status 2); use more --calls, or leave "
+                        "--calls out so the probe sizes itself")
 
     connections = [
         ConnectionReport(index=i, calls=t.calls, failed=t.failed,
