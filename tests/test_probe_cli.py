@@ -16,8 +16,8 @@ import grpc
 import pytest
 
 from grpclab import calls, probe, targets
-from grpclab.status import ExitStatus
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.status import ExitStatus
 from grpclab.verdict import PINNED, UNIDENTIFIED
 
 
