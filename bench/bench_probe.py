@@ -6,6 +6,8 @@
 (b) Throughput with --connections 4 --concurrency 16 through an L7 Envoy (ROUND_ROBIN) in front
     of three Greeters, as calls per second per CPU core the probe used (process CPU time of this
     process, which runs only the probe while measuring; servers and Envoy are other processes).
+(c) The sized probe (no --calls, no --concurrency) through an L7 Envoy in front of 3, 10 and 32
+    Greeters: the calls and concurrency it chose, its time, and its verdicts over several probes.
 
 Everything binds 127.0.0.1 on free ephemeral ports, so it needs no lab lock and runs beside a
 lab. Usage: ``python bench/bench_probe.py [--calls 2000] [--rounds 11]``.
@@ -129,17 +131,49 @@ def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
     print(f"    machine: {os.cpu_count()} cores, shared by the servers, Envoy and the probe")
 
 
+def bench_sized(workdir: Path, counts: tuple[int, ...], rounds: int) -> None:
+    print(f"(c) the sized probe through L7 Envoy (ROUND_ROBIN), --expect spread --replicas N, "
+          f"{rounds} probes each")
+    for count in counts:
+        replicas = conftest.start_replicas(
+            [(f"sized-{count}-{i}", HOST, free_port()) for i in range(count)], workdir)
+        l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
+        config = conftest.write_envoy_config(workdir / f"envoy-{count}.yaml", conftest.envoy_config(
+            [(r.address, r.port) for r in replicas], l4, l7, admin))
+        envoy = conftest.start_envoy(config, admin, workdir / f"envoy-{count}.log",
+                                     listeners=[l4, l7])
+        try:
+            walls, results = [], []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                results.append(probe.probe(probe.ProbeOptions(
+                    target=f"{l7[0]}:{l7[1]}", expect="spread", replicas=count)))
+                walls.append(time.perf_counter() - start)
+        finally:
+            conftest.stop(envoy)
+            for replica in replicas:
+                conftest.stop(replica.process)
+        plan = results[0]["calls"]
+        passed = sum(1 for r in results if r["passed"])
+        wall = statistics.median(walls)
+        print(f"    {count:3d} replicas: {plan['chosen']:5d} calls ({plan['per_connection']} per "
+              f"connection, {plan['concurrency']} in flight)   median {wall:5.2f} s   "
+              f"spread {passed}/{rounds}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per run (default 2000)")
     parser.add_argument("--rounds", type=int, default=11, help="runs of each kind (default 11)")
-    parser.add_argument("--only", choices=("a", "b"), help="run one of the two benchmarks")
+    parser.add_argument("--only", choices=("a", "b", "c"), help="run one of the benchmarks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
         if args.only in (None, "a"):
             bench_cost_per_call(Path(tmp), args.calls, args.rounds)
         if args.only in (None, "b"):
             bench_throughput_l7(Path(tmp), args.calls * 2, max(3, args.rounds // 2))
+        if args.only in (None, "c"):
+            bench_sized(Path(tmp), (3, 10, 32), max(3, args.rounds // 2))
 
 
 if __name__ == "__main__":

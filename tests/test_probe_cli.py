@@ -15,8 +15,9 @@ from concurrent import futures
 import grpc
 import pytest
 
-from grpclab import probe
+from grpclab import calls, probe, targets
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.status import ExitStatus
 from grpclab.verdict import PINNED, UNIDENTIFIED
 
 
@@ -156,7 +157,19 @@ def test_malformed_targets_are_refused_before_connecting(capsys, target, message
     "unix:/run/greeter.sock", "unix-abstract:greeter",
 ])
 def test_well_formed_targets_pass_the_check(target):
-    probe.check_target(target)
+    targets.check_target(target)
+
+
+@pytest.mark.parametrize(("target", "message"), MALFORMED_TARGETS[:5])
+def test_the_target_check_is_a_pure_function(target, message):
+    with pytest.raises(targets.MalformedTarget, match="malformed target") as raised:
+        targets.check_target(target)
+    assert message in str(raised.value)
+
+
+def test_exit_statuses_are_named():
+    assert [int(s) for s in ExitStatus] == [0, 1, 2]
+    assert ExitStatus.CANNOT_JUDGE is ExitStatus.ERROR  # an alias: one status, two reasons
 
 
 def test_unreachable_target_is_one_line_exit_2_and_bounded(run_probe_cli):
@@ -308,6 +321,6 @@ def test_a_bug_is_not_swallowed(serve, monkeypatch):
     def broken(*args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(probe, "_call_loop", broken)
+    monkeypatch.setattr(calls, "_call_loop", broken)
     with pytest.raises(ZeroDivisionError):
         probe.main(["--target", target, "--calls", "4"])

@@ -142,6 +142,25 @@ def test_client_side_pick_first_stays_on_the_first_address(probe_targets, capsys
     assert replicas_per_connection(result) == [["replica-1"]] * 4
 
 
+def test_without_calls_the_probe_sizes_itself_for_the_replicas(probe_targets, capsys):
+    status, result = probe_json(capsys, "--target", probe_targets["l7"], "--expect", "spread",
+                                "--replicas", "3")
+    assert status == 0, result["summary"]
+    assert {k: result["calls"][k] for k in ("chosen", "per_connection", "concurrency", "source")} \
+        == {"chosen": 180, "per_connection": 45, "concurrency": 1, "source": "sized"}
+    assert result["totals"]["calls"] == result["parameters"]["calls"] == 180
+    jsonschema.validate(result, report.load_schema("probe-result"))
+
+
+def test_a_paced_run_through_l4_stays_pinned_over_time(probe_targets, capsys):
+    status, result = probe_json(capsys, "--target", probe_targets["l4"], "--duration", "1",
+                                "--rate", "200", "--expect", "pinned", "--replicas", "3")
+    assert status == 0, result["summary"]
+    assert result["schema"] == "grpclab.probe/v2"
+    assert [len(c["segments"]) for c in result["timeline"]["connections"]] == [1, 1, 1, 1]
+    jsonschema.validate(result, report.load_schema("probe-result"))
+
+
 def test_the_result_validates_against_the_report_schema(probe_targets, capsys):
     _, result = probe_json(capsys, "--target", probe_targets["l7"], "--calls", "60")
     jsonschema.validate(result, report.load_schema("probe-result"))

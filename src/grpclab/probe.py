@@ -1,52 +1,74 @@
 """The probe: does a gRPC target balance per request or pin each connection to one replica?
 
-It opens K distinct TCP connections to the target (one gRPC channel each), sends N Greeter calls
-spread over them with at most ``--concurrency`` calls in flight per connection, identifies the
-replica that answered every call (initial metadata ``hostname``, else the reply ``Hello from
-<name>``), and judges the tallies with :mod:`grpclab.verdict`. Output: a table for people, or with
-``--json`` one JSON document (schema ``grpclab.probe/v1``) for machines.
+It opens K distinct TCP connections to the target (one gRPC channel each, :mod:`grpclab.calls`),
+identifies the replica that answered every call, and judges the tallies with
+:mod:`grpclab.verdict`. Two modes:
 
-Exit status: 0 verdict met, 1 verdict not met, 2 cannot probe (one line on stderr).
+- calls (the default): N calls with at most ``--concurrency`` in flight per connection. Without
+  ``--calls`` the probe sizes N itself (:mod:`grpclab.sizing`), and without ``--concurrency`` it
+  raises the calls in flight with N, within a bound.
+- over time: ``--duration S --rate R`` sends R calls per second in all, paced open-loop over the
+  connections (:mod:`grpclab.pacer`), records every call and reports a timeline
+  (:mod:`grpclab.timeline`).
+
+Output: a table for people, or with ``--json`` one JSON document for machines. Its schema is
+``grpclab.probe/v1`` for the calls mode and ``grpclab.probe/v2`` when it carries a timeline
+(v2 is v1 plus ``timeline``; both are ``$defs/probe_result`` of ``report.schema.json``). Keys
+added to v1 (every document has them)::
+
+    "calls": {"chosen": 2940,          # calls made in all (also parameters.calls)
+              "per_connection": 735,   # the fewest made on one connection
+              "concurrency": 8,        # calls in flight per connection (parameters.concurrency)
+              "source": "sized",       # sized | first-pass | given | timeline
+              "why": "sized for 32 replicas over 4 connections: ...",
+              "spread_chance": 9.7e-07},  # bound on per-request balancing failing spread by
+                                          # luck with these calls; null with replicas unknown
+    "cannot_judge": false,   # spread not met with too few calls to trust it (exit status 2)
+    "spread_chance": 1e-09   # the same bound from the calls that succeeded; null for pinned
+
+and ``parameters.duration`` / ``parameters.rate`` (null in the calls mode). The ``timeline``
+object is described in :mod:`grpclab.timeline`.
+
+Exit status (:class:`grpclab.status.ExitStatus`): 0 verdict met, 1 verdict not met, 2 cannot
+probe or cannot judge (one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import itertools
 import json
+import math
 import platform
-import re
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
 import grpclab
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab import pacer, sizing
+from grpclab.calls import (  # noqa: F401  (re-exported: the probe's public helpers)
+    PROG,
+    ConnectError,
+    channel_options,
+    open_channels,
+    replica_of,
+    run_calls,
+    split_calls,
+)
+from grpclab.status import ExitStatus
 from grpclab.table import render_table
-from grpclab.verdict import EXPECTATIONS, NONE, UNIDENTIFIED, Expectation, Tally, Verdict, judge
+from grpclab.targets import MalformedTarget, check_target
+from grpclab.timeline import build_timeline, tallies_of
+from grpclab.verdict import EXPECTATIONS, NONE, Expectation, Tally, Verdict, judge
 
-PROG = "grpclab-probe"
 SCHEMA = "grpclab.probe/v1"
+SCHEMA_TIMELINE = "grpclab.probe/v2"
 LB_POLICIES = ("pick_first", "round_robin")
 # one thread per call in flight: past this, a load generator in Python is the wrong tool
 MAX_IN_FLIGHT = 4096
-
-_REPLY_PREFIX = "Hello from "
-_SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract")
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
-_TARGET_FORMS = ("host:port, dns:///host:port, ipv4:addr:port[,addr:port...] "
-                 "or ipv6:[addr]:port[,...]")
-
-# gRPC shares one subchannel (one TCP connection) between channels with equal arguments; a
-# process-wide counter gives every channel, even across probes in one process, its own.
-_channel_ids = itertools.count(1)
+MAX_RATE = 10_000.0  # calls per second of a paced run
+MAX_TIMELINE_CALLS = 1_000_000  # every call is kept in memory and in the JSON
 
 
 class ProbeError(Exception):
@@ -63,9 +85,9 @@ class _ArgumentParser(argparse.ArgumentParser):
 @dataclass(frozen=True)
 class ProbeOptions:
     target: str
-    calls: int = 400
+    calls: int | None = None  # None: sized (grpclab.sizing)
     connections: int = 4
-    concurrency: int = 1
+    concurrency: int | None = None  # None: rises with the calls
     expect: str = NONE
     replicas: int | None = None
     min_share: float = 0.5
@@ -75,22 +97,29 @@ class ProbeOptions:
     lb: str = "pick_first"
     json: bool = False
     report: str | None = None
+    duration: float | None = None  # with rate: the paced mode
+    rate: float | None = None
 
     def validate(self) -> None:
         """Raise ProbeError naming the first bad option; also checks the target's form."""
-        if self.calls < 1:
-            raise ProbeError(f"--calls must be at least 1, not {self.calls}")
         if self.connections < 1:
             raise ProbeError(f"--connections must be at least 1, not {self.connections}")
-        if self.connections > self.calls:
-            raise ProbeError(f"--connections {self.connections} is more than --calls "
-                             f"{self.calls}: every connection needs at least one call")
-        if self.concurrency < 1:
-            raise ProbeError(f"--concurrency must be at least 1, not {self.concurrency}")
-        if self.connections * self.concurrency > MAX_IN_FLIGHT:
-            raise ProbeError(f"--connections x --concurrency must be at most {MAX_IN_FLIGHT} "
-                             f"(one thread per call in flight), not "
-                             f"{self.connections * self.concurrency}")
+        if self.calls is not None:
+            if self.calls < 1:
+                raise ProbeError(f"--calls must be at least 1, not {self.calls}")
+            if self.connections > self.calls:
+                raise ProbeError(f"--connections {self.connections} is more than --calls "
+                                 f"{self.calls}: every connection needs at least one call")
+        if self.concurrency is not None:
+            if self.concurrency < 1:
+                raise ProbeError(f"--concurrency must be at least 1, not {self.concurrency}")
+            if self.connections * self.concurrency > MAX_IN_FLIGHT:
+                raise ProbeError(f"--connections x --concurrency must be at most {MAX_IN_FLIGHT}"
+                                 f" (one thread per call in flight), not "
+                                 f"{self.connections * self.concurrency}")
+        elif self.connections > MAX_IN_FLIGHT:
+            raise ProbeError(f"--connections must be at most {MAX_IN_FLIGHT}, not "
+                             f"{self.connections}")
         if self.expect not in EXPECTATIONS:
             raise ProbeError(f"--expect must be one of {', '.join(EXPECTATIONS)}")
         if self.replicas is not None and self.replicas < 1:
@@ -106,7 +135,36 @@ class ProbeOptions:
                                  f"{grpclab.MAX_SECONDS:g}, not {value:g}")
         if self.lb not in LB_POLICIES:
             raise ProbeError(f"--lb must be one of {', '.join(LB_POLICIES)}")
-        check_target(self.target)
+        self._validate_paced()
+        try:
+            check_target(self.target)
+        except MalformedTarget as err:
+            raise ProbeError(str(err)) from None
+
+    def _validate_paced(self) -> None:
+        if self.duration is None and self.rate is None:
+            return
+        if self.duration is None or self.rate is None:
+            raise ProbeError("--duration and --rate go together: a paced run needs both")
+        if self.calls is not None:
+            raise ProbeError("--duration and --calls are two modes: give one (a paced run "
+                             "makes --rate x --duration calls)")
+        if self.concurrency is not None:
+            raise ProbeError("--concurrency does not apply to --duration: calls are sent on "
+                             "schedule, however many are in flight")
+        if not 0 < self.duration <= grpclab.MAX_SECONDS:
+            raise ProbeError(f"--duration must be a positive number of seconds, at most "
+                             f"{grpclab.MAX_SECONDS:g}, not {self.duration:g}")
+        if not 0 < self.rate <= MAX_RATE:
+            raise ProbeError(f"--rate must be a positive number of calls per second, at most "
+                             f"{MAX_RATE:g}, not {self.rate:g}")
+        calls = round(self.rate * self.duration)
+        if calls < self.connections:
+            raise ProbeError(f"--rate x --duration makes {calls} calls, fewer than "
+                             f"--connections {self.connections}")
+        if calls > MAX_TIMELINE_CALLS:
+            raise ProbeError(f"--rate x --duration makes {calls} calls, more than "
+                             f"{MAX_TIMELINE_CALLS} (every call is recorded)")
 
     @property
     def expectation(self) -> Expectation:
@@ -114,246 +172,38 @@ class ProbeOptions:
                            min_share=self.min_share, max_error_rate=self.max_error_rate)
 
 
-# ---------------------------------------------------------------------------- target syntax
-
-def _check_port(target: str, port: str) -> None:
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ProbeError(f"malformed target {target!r}: {port!r} is not a port (1-65535)")
-
-
-def _check_host_port(target: str, hostport: str) -> None:
-    """``host:port``, ``a.b.c.d:port`` or ``[v6]:port``; the port is required."""
-    if hostport.startswith("["):
-        host, sep, port = hostport[1:].partition("]")
-        if not sep or not port.startswith(":"):
-            raise ProbeError(f"malformed target {target!r}: expected [ipv6-address]:port")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ProbeError(f"malformed target {target!r}: {host!r} is not an IPv6 "
-                             "address") from None
-        _check_port(target, port[1:])
-        return
-    if hostport.count(":") > 1:
-        raise ProbeError(f"malformed target {target!r}: an IPv6 address needs brackets, "
-                         "as in [::1]:50051")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not host:
-        what = "missing :port" if hostport else "empty address"
-        raise ProbeError(f"malformed target {target!r}: {what} (expected {_TARGET_FORMS})")
-    if re.fullmatch(r"[0-9.]+", host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise ProbeError(f"malformed target {target!r}: {host!r} is not an IPv4 "
-                             "address") from None
-    elif not _HOSTNAME_RE.match(host):
-        raise ProbeError(f"malformed target {target!r}: {host!r} is not a host name")
-    _check_port(target, port)
-
-
-def check_target(target: str) -> None:
-    """Raise ProbeError unless ``target`` is a gRPC target the probe can use.
-
-    gRPC itself accepts nearly any string and then never connects; checking the form first
-    turns a typo into an immediate, clear error instead of a connect timeout.
-    """
-    if not target or any(c.isspace() for c in target):
-        raise ProbeError(f"malformed target {target!r}: expected {_TARGET_FORMS}")
-    match = _SCHEME_RE.match(target)
-    # "host:port" also looks like "scheme:rest"; it is a URI only for a known scheme or "//"
-    is_uri = match is not None and (match.group(1).lower() in _SCHEMES
-                                    or match.group(2).startswith("//"))
-    if match is None or not is_uri:
-        _check_host_port(target, target)
-        return
-    scheme, rest = match.group(1).lower(), match.group(2)
-    if scheme not in _SCHEMES:
-        raise ProbeError(f"malformed target {target!r}: unsupported scheme {scheme!r} "
-                         f"(expected {_TARGET_FORMS})")
-    if scheme == "dns":
-        if rest.startswith("//"):  # dns://[authority]/host:port
-            _authority, slash, rest = rest[2:].partition("/")
-            if not slash:
-                raise ProbeError(f"malformed target {target!r}: expected dns:///host:port")
-        _check_host_port(target, rest)
-    elif scheme == "ipv6":
-        for address in rest.split(","):
-            if not address.startswith("["):
-                raise ProbeError(f"malformed target {target!r}: ipv6: addresses are written "
-                                 "[addr]:port")
-            _check_host_port(target, address)
-    elif scheme == "ipv4":
-        for address in rest.split(","):
-            host, _, port = address.rpartition(":")
-            try:
-                ipaddress.IPv4Address(host)
-            except ValueError:
-                raise ProbeError(f"malformed target {target!r}: {address!r} is not "
-                                 "ipv4-address:port") from None
-            _check_port(target, port)
-    elif not rest.lstrip("/"):  # unix:path, unix-abstract:name
-        raise ProbeError(f"malformed target {target!r}: {scheme}: needs a path")
-
-
-# ---------------------------------------------------------------------------- channels
-
-def channel_options(lb: str = "pick_first") -> list[tuple[str, object]]:
-    """Options of one probe channel; every call returns a distinct ``grpc.channel_id``."""
-    return [
-        ("grpc.channel_id", next(_channel_ids)),
-        ("grpc.service_config", json.dumps({"loadBalancingConfig": [{lb: {}}]})),
-        # the policy asked for is the policy used: no service config from DNS TXT records
-        ("grpc.service_config_disable_resolution", 1),
-        # probe the target itself, never through an HTTP CONNECT proxy from the environment
-        ("grpc.enable_http_proxy", 0),
-    ]
-
-
-def _connect_error(channel: grpc.Channel, wait: float) -> str:
-    """What gRPC says when a call is tried on a channel that did not connect."""
-    stub = helloworld_pb2_grpc.GreeterStub(channel)
-    try:
-        stub.SayHello(helloworld_pb2.HelloRequest(name=PROG), timeout=wait)
-    except grpc.RpcError as err:
-        detail = (err.details() or "").strip().splitlines()  # type: ignore[attr-defined]
-        code = err.code().name  # type: ignore[attr-defined]
-        return f"{code}: {detail[0][:200]}" if detail else code
-    return "connected late"
-
-
-def open_channels(target: str, count: int, lb: str, connect_timeout: float) -> list[grpc.Channel]:
-    """``count`` channels to ``target``, each on its own TCP connection, all READY.
-
-    Raises ProbeError when one is not ready within ``connect_timeout`` seconds (all connect at
-    once, so that is the whole wait).
-    """
-    channels = [grpc.insecure_channel(target, options=channel_options(lb)) for _ in range(count)]
-    ready = [grpc.channel_ready_future(channel) for channel in channels]
-    deadline = time.monotonic() + connect_timeout
-    for index, future in enumerate(ready):
-        try:
-            future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except grpc.FutureTimeoutError:
-            why = _connect_error(channels[index], min(1.0, connect_timeout))
-            for other in ready:
-                other.cancel()
-            for channel in channels:
-                channel.close()
-            where = f" (connection {index} of {count})" if index else ""
-            raise ProbeError(f"cannot connect to {target} within {connect_timeout:g} s"
-                             f"{where}: {why}") from None
-    return channels
-
-
-# ---------------------------------------------------------------------------- calls
-
-def replica_of(metadata: Sequence[tuple[str, str | bytes]] | None, message: str) -> str | None:
-    """The replica that answered: metadata ``hostname``, else ``Hello from <name>``."""
-    for key, value in metadata or ():
-        if key == "hostname":
-            return value.decode() if isinstance(value, bytes) else value
-    if message.startswith(_REPLY_PREFIX):
-        return message[len(_REPLY_PREFIX):].strip() or None
-    return None
-
-
-def _call_loop(with_call: Callable, budget: Iterator[int], timeout: float, tally: Tally) -> None:
-    """Make calls until the connection's shared budget is spent; one per thread in flight.
-
-    Kept lean on purpose: this loop is the probe's per-call cost (bench/bench_probe.py).
-    """
-    request = helloworld_pb2.HelloRequest(name=PROG)
-    replicas = tally.replicas
-    failures = tally.failures
-    latencies = tally.latencies_s.append
-    clock = time.perf_counter
-    for _ in budget:  # next() on a range iterator is atomic: the threads share it safely
-        start = clock()
-        try:
-            reply, call = with_call(request, timeout=timeout)
-        except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
-            name = code.name if code is not None else "UNKNOWN"
-            failures[name] = failures.get(name, 0) + 1
-            continue
-        latencies(clock() - start)
-        replica = replica_of(call.initial_metadata(), reply.message)
-        if replica is None:
-            failures[UNIDENTIFIED] = failures.get(UNIDENTIFIED, 0) + 1
-        else:
-            replicas[replica] = replicas.get(replica, 0) + 1
-
-
-def split_calls(calls: int, connections: int) -> list[int]:
-    """Calls per connection: as even as can be, the first ones get the remainder."""
-    base, extra = divmod(calls, connections)
-    return [base + (1 if i < extra else 0) for i in range(connections)]
-
-
-def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
-              timeout: float) -> tuple[list[Tally], float]:
-    """Send ``calls`` calls over ``channels``; returns one tally per channel and the seconds."""
-    jobs: list[tuple[int, Tally, tuple]] = []
-    for index, (channel, share) in enumerate(zip(channels, split_calls(calls, len(channels)),
-                                                  strict=True)):
-        with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
-        budget = iter(range(share))  # shared by the connection's workers
-        for _ in range(min(concurrency, share)):
-            tally = Tally()
-            jobs.append((index, tally, (with_call, budget, timeout, tally)))
-
-    errors: list[BaseException] = []
-
-    def guarded(*args: object) -> None:
-        try:
-            _call_loop(*args)  # type: ignore[arg-type]
-        except BaseException as err:  # a bug, not a failed call: re-raised in the caller
-            errors.append(err)
-
-    threads = [threading.Thread(target=guarded, args=args, name=f"probe-{index}", daemon=True)
-               for index, _, args in jobs[1:]]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    # the calling thread is the first worker: with one connection and one call in flight the
-    # probe is then a plain call loop, with no thread hand-off
-    _call_loop(*jobs[0][2])
-    for thread in threads:
-        thread.join()
-    duration = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    tallies = [Tally() for _ in channels]
-    for index, tally, _ in jobs:
-        tallies[index].merge(tally)
-    return tallies, duration
-
-
 # ---------------------------------------------------------------------------- the probe
 
-def build_result(options: ProbeOptions, verdict: Verdict, duration: float) -> dict:
-    """The JSON document of the contract (schema grpclab.probe/v1)."""
+def build_result(options: ProbeOptions, verdict: Verdict, duration: float,
+                 plan: sizing.CallPlan | None = None, timeline: dict | None = None) -> dict:
+    """The JSON document of the contract (module docstring)."""
     judged = verdict.to_dict()
     total = judged["totals"]["calls"]
-    return {
-        "schema": SCHEMA,
+    if plan is None:  # the calls were made elsewhere: describe them as given
+        plan = sizing.plan_calls(total, options.connections, options.concurrency,
+                                 options.replicas, options.min_share, MAX_IN_FLIGHT)
+    result = {
+        "schema": SCHEMA if timeline is None else SCHEMA_TIMELINE,
         "target": options.target,
         "lb_policy": options.lb,
         "parameters": {
-            "calls": options.calls,
+            "calls": plan.chosen,
             "connections": options.connections,
-            "concurrency": options.concurrency,
+            "concurrency": plan.concurrency,
             "expect": options.expect,
             "replicas": options.replicas,
             "min_share": options.min_share,
             "max_error_rate": options.max_error_rate,
             "timeout": options.timeout,
             "connect_timeout": options.connect_timeout,
+            "duration": options.duration,
+            "rate": options.rate,
         },
+        "calls": plan.to_dict(),
         "expect": judged["expect"],
         "observed": judged["observed"],
         "passed": judged["passed"],
+        "cannot_judge": judged["cannot_judge"],
         "summary": judged["summary"],
         "reasons": judged["reasons"],
         "expected_replicas": judged["expected_replicas"],
@@ -367,6 +217,7 @@ def build_result(options: ProbeOptions, verdict: Verdict, duration: float) -> di
         "totals": judged["totals"],
         "failures": judged["failures"],
         "error_rate": judged["error_rate"],
+        "spread_chance": judged["spread_chance"],
         "warnings": judged["warnings"],
         "versions": {
             "grpclab": grpclab.__version__,
@@ -374,20 +225,53 @@ def build_result(options: ProbeOptions, verdict: Verdict, duration: float) -> di
             "python": platform.python_version(),
         },
     }
+    if timeline is not None:
+        result["timeline"] = timeline
+    return result
+
+
+def _closed_loop(channels: Sequence[grpc.Channel],
+                 options: ProbeOptions) -> tuple[sizing.CallPlan, list[Tally], float]:
+    """The calls mode: the planned calls, and a top-up after a first pass when it is one."""
+    plan = sizing.plan_calls(options.calls, options.connections, options.concurrency,
+                             options.replicas, options.min_share, MAX_IN_FLIGHT)
+    tallies, duration = run_calls(channels, plan.chosen, plan.concurrency, options.timeout)
+    if plan.source == sizing.FIRST_PASS:
+        seen = len(set().union(*(t.replicas_reached() for t in tallies)))
+        plan, more = sizing.top_up(plan, max(1, seen), options.connections, options.min_share,
+                                   options.concurrency, MAX_IN_FLIGHT)
+        if more > 0:
+            extra, extra_duration = run_calls(channels, more * len(channels), plan.concurrency,
+                                              options.timeout)
+            for tally, added in zip(tallies, extra, strict=True):
+                tally.merge(added)
+            duration += extra_duration
+    return plan, tallies, duration
 
 
 def probe(options: ProbeOptions) -> dict:
     """Validate, connect, call, judge: the result document. Raises ProbeError if it cannot."""
     options.validate()
-    channels = open_channels(options.target, options.connections, options.lb,
-                             options.connect_timeout)
     try:
-        tallies, duration = run_calls(channels, options.calls, options.concurrency,
-                                      options.timeout)
+        channels = open_channels(options.target, options.connections, options.lb,
+                                 options.connect_timeout)
+    except ConnectError as err:
+        raise ProbeError(str(err)) from None
+    timeline = None
+    try:
+        if options.duration is not None and options.rate is not None:
+            run = pacer.run_paced(channels, options.rate, options.duration, options.timeout)
+            timeline = build_timeline(run, options.rate, options.duration, len(channels))
+            tallies, duration = tallies_of(run.records, len(channels)), run.sent_span_s
+            plan = sizing.timeline_plan(options.rate, options.duration, len(channels),
+                                        options.replicas, options.min_share,
+                                        math.ceil(timeline["max_in_flight"] / len(channels)))
+        else:
+            plan, tallies, duration = _closed_loop(channels, options)
     finally:
         for channel in channels:
             channel.close()
-    return build_result(options, judge(tallies, options.expectation), duration)
+    return build_result(options, judge(tallies, options.expectation), duration, plan, timeline)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -397,16 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Probe a gRPC Greeter target over several TCP connections and tell whether "
         "calls are balanced per request (spread) or per connection (pinned). Exit 0 when the "
-        "verdict matches --expect, 1 when it does not, 2 when the probe cannot run.",
+        "verdict matches --expect, 1 when it does not, 2 when the probe cannot run or cannot "
+        "judge (too few calls).",
     )
     add = parser.add_argument
     add("--target", required=True,
         help="gRPC target: host:port, dns:///host:port, ipv4:a:p,b:p,... or ipv6:[a]:p,...")
-    add("--calls", type=int, default=400, help="calls in total (default: %(default)s)")
+    add("--calls", type=int, default=None,
+        help="calls in total (default: sized so that per-request balancing fails spread by "
+        "chance below 1e-6; with --replicas, else after a first pass of 400)")
     add("--connections", type=int, default=4,
         help="distinct TCP connections the calls are spread over (default: %(default)s)")
-    add("--concurrency", type=int, default=1,
-        help="calls in flight per connection (default: %(default)s)")
+    add("--concurrency", type=int, default=None,
+        help="calls in flight per connection (default: one per 100 calls per connection, "
+        f"1 to {sizing.MAX_AUTO_CONCURRENCY})")
+    add("--duration", type=float, default=None, metavar="S",
+        help="over time: pace calls for S seconds (with --rate) and report a timeline")
+    add("--rate", type=float, default=None, metavar="R",
+        help="over time: R calls per second in all, sent on schedule over the connections")
     add("--expect", choices=EXPECTATIONS, default=NONE,
         help="spread: every connection reaches every replica; pinned: every connection stays "
         "on one replica; none: report only (default: %(default)s)")
@@ -438,6 +330,7 @@ def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
         concurrency=args.concurrency, expect=args.expect, replicas=args.replicas,
         min_share=args.min_share, max_error_rate=args.max_error_rate, timeout=args.timeout,
         connect_timeout=args.connect_timeout, lb=args.lb, json=args.json, report=args.report,
+        duration=args.duration, rate=args.rate,
     )
     options.validate()
     return options
@@ -449,10 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = probe(options)
     except ProbeError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     if options.report is not None:
         from grpclab.report import write_probe_report  # matplotlib: only when asked for
 
@@ -460,11 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = write_probe_report(result, options.report)
         except (OSError, ValueError) as err:
             print(f"{PROG}: error: cannot write the report: {err}", file=sys.stderr)
-            return 2
+            return ExitStatus.ERROR
     print(json.dumps(result, indent=2) if options.json else render_table(result))
     if options.report is not None:  # stdout stays one JSON document with --json
         print(f"report: {folder}", file=sys.stderr if options.json else sys.stdout)
-    return 0 if result["passed"] else 1
+    if result["cannot_judge"]:
+        print(f"{PROG}: error: cannot judge spread: too few calls per connection "
+              f"({result['calls']['per_connection']}) for {result['expected_replicas']} "
+              "replicas; leave --calls out so the probe sizes itself", file=sys.stderr)
+        return ExitStatus.CANNOT_JUDGE
+    return ExitStatus.SUCCESS if result["passed"] else ExitStatus.NOT_MET
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The probe's result for people: a plain-text table rendered from the JSON document.
 
-Works from the dict alone (schema ``grpclab.probe/v1``), so the command line and the Ansible
-filter ``grpclab.lab.probe_table`` on the controller print the same thing.
+Works from the dict alone (schema ``grpclab.probe/v1``, or ``/v2`` with a timeline), so the
+command line and the Ansible filter ``grpclab.lab.probe_table`` on the controller print the same
+thing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from grpclab.timeline import render_timeline
 
 BAR_WIDTH = 40  # characters for a share of 1.0
 
@@ -40,8 +43,11 @@ def render_table(result: Mapping) -> str:
         f"target       {result.get('target')}  (lb {result.get('lb_policy')}, "
         f"{params.get('connections')} connections x {params.get('concurrency')} in flight, "
         f"{totals.get('calls')} calls)",
-        "",
     ]
+    plan = result.get("calls")
+    if isinstance(plan, Mapping):  # absent from documents of older probes
+        lines.append(f"calls        {plan.get('chosen')} ({plan.get('why')})")
+    lines.append("")
 
     replicas = result.get("replicas", [])
     if replicas:
@@ -65,6 +71,8 @@ def render_table(result: Mapping) -> str:
                     right={0, 1, 2})
     lines.append("")
 
+    if result.get("timeline"):
+        lines += [*render_timeline(result["timeline"]), ""]
     latency = result.get("latency_ms", {})
     lines.append("latency ms   " + "  ".join(f"{key} {_ms(latency.get(key))}"
                                             for key in ("p50", "p90", "p99", "max")))
@@ -86,7 +94,8 @@ def render_table(result: Mapping) -> str:
 
     lines.append(f"summary      {result.get('summary')}")
     expect = result.get("expect")
-    status = "PASS" if result.get("passed") else "FAIL"
+    status = ("CANNOT JUDGE" if result.get("cannot_judge")
+              else "PASS" if result.get("passed") else "FAIL")
     lines.append(f"verdict      {status}: expected {expect}, observed {result.get('observed')}")
     for reason in result.get("reasons", []):
         lines.append(f"             - {reason}")

@@ -18,9 +18,10 @@ then fails when only one replica answered, as nothing shows the calls could have
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+
+from grpclab.stats import LatencyMs, jain_index, latency_ms, pinned_chance, spread_chance
 
 SPREAD = "spread"
 PINNED = "pinned"
@@ -29,6 +30,10 @@ MIXED = "mixed"
 FAILED = "failed"
 
 EXPECTATIONS = (SPREAD, PINNED, NONE)
+
+# above this chance that per-request balancing fails spread by luck, the probe warns; a spread
+# verdict not met is then not judged (the probe sizes its calls for 1e-6, see grpclab.sizing)
+LUCK_LIMIT = 0.001
 
 # replies the probe could not attribute to a replica are counted as failures under this name
 UNIDENTIFIED = "UNIDENTIFIED"
@@ -107,14 +112,6 @@ class ConnectionReport:
 
 
 @dataclass(frozen=True)
-class LatencyMs:
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    max: float | None
-
-
-@dataclass(frozen=True)
 class Totals:
     calls: int
     ok: int
@@ -138,52 +135,13 @@ class Verdict:
     error_rate: float
     reasons: list[str]  # every criterion the verdict missed, empty when passed
     warnings: list[str]
+    # spread not met, but too few calls to tell it from luck: exit status 2, not 1
+    cannot_judge: bool = False
+    # bound on the chance per-request balancing fails spread by luck with these calls
+    spread_chance: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def latency_ms(latencies_s: Iterable[float]) -> LatencyMs:
-    ordered = sorted(latencies_s)
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value * 1000.0, 3)
-
-    return LatencyMs(
-        p50=ms(percentile(ordered, 50)),
-        p90=ms(percentile(ordered, 90)),
-        p99=ms(percentile(ordered, 99)),
-        max=ms(ordered[-1] if ordered else None),
-    )
-
-
-def jain_index(values: Sequence[float], count: int | None = None) -> float | None:
-    """Jain's fairness index: 1 when all equal, 1/n when one takes all; None without data.
-
-    ``count`` (at least ``len(values)``) counts the values not listed as zeros.
-    """
-    n = max(len(values), count or 0)
-    total = sum(values)
-    squares = sum(v * v for v in values)
-    if n == 0 or squares == 0:
-        return None
-    return total * total / (n * squares)
-
-
-def miss_chance(calls: int, replicas: int) -> float:
-    """Chance that ``calls`` calls balanced uniformly at random over ``replicas`` replicas miss
-    at least one of them (union bound, capped at 1): the noise floor of "reached every replica"."""
-    if replicas <= 1:
-        return 0.0
-    return min(1.0, replicas * (1.0 - 1.0 / replicas) ** calls)
 
 
 def observed_pattern(tallies: Sequence[Tally]) -> str:
@@ -294,15 +252,18 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
     if len(tallies) == 1 and observed == PINNED:
         warnings.append("only one connection: it shows calls stay on one replica, "
                         "not how connections are balanced")
+    answered_calls = [t.ok for t in tallies if t.ok]
+    judged_replicas = max(expected, seen)
+    chance: float | None = None
     if expectation.expect != PINNED and seen > 1:
         # a connection with no answer at all is a reason of its own, not a matter of chance
-        fewest = min(t.ok for t in tallies if t.ok)
-        chance = miss_chance(fewest, max(expected, seen))
-        if chance > 0.001:
+        chance = spread_chance(answered_calls, judged_replicas, expectation.min_share)
+        if chance > LUCK_LIMIT:
             warnings.append(
-                f"with {fewest} successful calls on a connection, even per-request balancing "
-                f"leaves one of {max(expected, seen)} replicas out of a connection by chance "
-                f"about {chance:.1%} of the time: use more --calls per connection"
+                f"with {min(answered_calls)} successful calls on a connection, even "
+                f"per-request balancing fails spread by chance up to {chance:.1%} of the time "
+                f"(a connection missing one of {judged_replicas} replicas, or a share below "
+                f"{expectation.min_share:g} of fair): use more --calls per connection"
             )
     if failures.get(UNIDENTIFIED):
         warnings.append(f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
@@ -316,6 +277,16 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
         reasons = _reasons(expectation, tallies, shares, expected, ok, calls, failed,
                            error_rate, failures)
     passed = not reasons
+    # a spread that was not met with so few calls could be luck, unless the connections stayed
+    # pinned: per-request balancing all but never does that
+    cannot_judge = (expectation.expect == SPREAD and not passed and chance is not None
+                    and chance > LUCK_LIMIT
+                    and not (observed == PINNED
+                             and pinned_chance(answered_calls, judged_replicas) <= LUCK_LIMIT))
+    if cannot_judge:
+        warnings.append("with so few calls per connection the spread verdict cannot be "
+                        "trusted: it is not judged (exit status 2); use more --calls, or leave "
+                        "--calls out so the probe sizes itself")
 
     connections = [
         ConnectionReport(index=i, calls=t.calls, failed=t.failed,
@@ -334,7 +305,8 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                 else "; no expectation")
     if reasons:
         more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
-        summary += f": not met, {reasons[0]}{more}"
+        verdict = "cannot judge with so few calls" if cannot_judge else "not met"
+        summary += f": {verdict}, {reasons[0]}{more}"
 
     return Verdict(
         expect=expectation.expect,
@@ -352,6 +324,8 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
         error_rate=round(error_rate, 4),
         reasons=reasons,
         warnings=warnings,
+        cannot_judge=cannot_judge,
+        spread_chance=None if chance is None else float(f"{chance:.3g}"),
     )
 
 

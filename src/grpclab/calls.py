@@ -1,0 +1,162 @@
+"""The probe's calls: distinct connections to a target, and closed-loop calls over them.
+
+Each connection is its own gRPC channel with its own ``grpc.channel_id`` (gRPC shares one
+subchannel, one TCP connection, between channels with equal arguments). Every reply is
+attributed to the replica that sent it: initial metadata ``hostname``, else the reply text
+``Hello from <name>``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import grpc
+
+from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.verdict import UNIDENTIFIED, Tally
+
+PROG = "grpclab-probe"
+_REPLY_PREFIX = "Hello from "
+
+# a process-wide counter gives every channel, even across probes in one process, its own id
+_channel_ids = itertools.count(1)
+
+
+class ConnectError(Exception):
+    """A connection was not ready in time: the message is one line."""
+
+
+def channel_options(lb: str = "pick_first") -> list[tuple[str, object]]:
+    """Options of one probe channel; every call returns a distinct ``grpc.channel_id``."""
+    return [
+        ("grpc.channel_id", next(_channel_ids)),
+        ("grpc.service_config", json.dumps({"loadBalancingConfig": [{lb: {}}]})),
+        # the policy asked for is the policy used: no service config from DNS TXT records
+        ("grpc.service_config_disable_resolution", 1),
+        # probe the target itself, never through an HTTP CONNECT proxy from the environment
+        ("grpc.enable_http_proxy", 0),
+    ]
+
+
+def _connect_error(channel: grpc.Channel, wait: float) -> str:
+    """What gRPC says when a call is tried on a channel that did not connect."""
+    stub = helloworld_pb2_grpc.GreeterStub(channel)
+    try:
+        stub.SayHello(helloworld_pb2.HelloRequest(name=PROG), timeout=wait)
+    except grpc.RpcError as err:
+        detail = (err.details() or "").strip().splitlines()  # type: ignore[attr-defined]
+        code = err.code().name  # type: ignore[attr-defined]
+        return f"{code}: {detail[0][:200]}" if detail else code
+    return "connected late"
+
+
+def open_channels(target: str, count: int, lb: str, connect_timeout: float) -> list[grpc.Channel]:
+    """``count`` channels to ``target``, each on its own TCP connection, all READY.
+
+    Raises ConnectError when one is not ready within ``connect_timeout`` seconds (all connect at
+    once, so that is the whole wait).
+    """
+    channels = [grpc.insecure_channel(target, options=channel_options(lb)) for _ in range(count)]
+    ready = [grpc.channel_ready_future(channel) for channel in channels]
+    deadline = time.monotonic() + connect_timeout
+    for index, future in enumerate(ready):
+        try:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except grpc.FutureTimeoutError:
+            why = _connect_error(channels[index], min(1.0, connect_timeout))
+            for other in ready:
+                other.cancel()
+            for channel in channels:
+                channel.close()
+            where = f" (connection {index} of {count})" if index else ""
+            raise ConnectError(f"cannot connect to {target} within {connect_timeout:g} s"
+                             f"{where}: {why}") from None
+    return channels
+
+
+# ---------------------------------------------------------------------------- calls
+
+def replica_of(metadata: Sequence[tuple[str, str | bytes]] | None, message: str) -> str | None:
+    """The replica that answered: metadata ``hostname``, else ``Hello from <name>``."""
+    for key, value in metadata or ():
+        if key == "hostname":
+            return value.decode() if isinstance(value, bytes) else value
+    if message.startswith(_REPLY_PREFIX):
+        return message[len(_REPLY_PREFIX):].strip() or None
+    return None
+
+
+def _call_loop(with_call: Callable, budget: Iterator[int], timeout: float, tally: Tally) -> None:
+    """Make calls until the connection's shared budget is spent; one per thread in flight.
+
+    Kept lean on purpose: this loop is the probe's per-call cost (bench/bench_probe.py).
+    """
+    request = helloworld_pb2.HelloRequest(name=PROG)
+    replicas = tally.replicas
+    failures = tally.failures
+    latencies = tally.latencies_s.append
+    clock = time.perf_counter
+    for _ in budget:  # next() on a range iterator is atomic: the threads share it safely
+        start = clock()
+        try:
+            reply, call = with_call(request, timeout=timeout)
+        except grpc.RpcError as err:
+            code = err.code()  # type: ignore[attr-defined]
+            name = code.name if code is not None else "UNKNOWN"
+            failures[name] = failures.get(name, 0) + 1
+            continue
+        latencies(clock() - start)
+        replica = replica_of(call.initial_metadata(), reply.message)
+        if replica is None:
+            failures[UNIDENTIFIED] = failures.get(UNIDENTIFIED, 0) + 1
+        else:
+            replicas[replica] = replicas.get(replica, 0) + 1
+
+
+def split_calls(calls: int, connections: int) -> list[int]:
+    """Calls per connection: as even as can be, the first ones get the remainder."""
+    base, extra = divmod(calls, connections)
+    return [base + (1 if i < extra else 0) for i in range(connections)]
+
+
+def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
+              timeout: float) -> tuple[list[Tally], float]:
+    """Send ``calls`` calls over ``channels``; returns one tally per channel and the seconds."""
+    jobs: list[tuple[int, Tally, tuple]] = []
+    for index, (channel, share) in enumerate(zip(channels, split_calls(calls, len(channels)),
+                                                  strict=True)):
+        with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
+        budget = iter(range(share))  # shared by the connection's workers
+        for _ in range(min(concurrency, share)):
+            tally = Tally()
+            jobs.append((index, tally, (with_call, budget, timeout, tally)))
+
+    errors: list[BaseException] = []
+
+    def guarded(*args: object) -> None:
+        try:
+            _call_loop(*args)  # type: ignore[arg-type]
+        except BaseException as err:  # a bug, not a failed call: re-raised in the caller
+            errors.append(err)
+
+    threads = [threading.Thread(target=guarded, args=args, name=f"probe-{index}", daemon=True)
+               for index, _, args in jobs[1:]]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    # the calling thread is the first worker: with one connection and one call in flight the
+    # probe is then a plain call loop, with no thread hand-off
+    _call_loop(*jobs[0][2])
+    for thread in threads:
+        thread.join()
+    duration = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    tallies = [Tally() for _ in channels]
+    for index, tally, _ in jobs:
+        tallies[index].merge(tally)
+    return tallies, duration
