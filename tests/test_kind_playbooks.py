@@ -64,7 +64,7 @@ def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
         "cilium_helm_values": "not-a-dict",
         "grpc_apps_rollout_timeout": "soon",
         "grpc_apps_image_pull_policy": "Maybe",
-        "kind_cluster_state_root": str(state),
+        "grpclab_state_root": str(state),
     }
     run = run_tool("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml",
                   "-e", json.dumps(bad))
@@ -117,8 +117,8 @@ def test_existing_needs_helm_only_to_install_cilium():
     # cluster role, which stops on the example kubeconfig that is not there
     run = run_tool("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml",
                   "-e", json.dumps({"cilium_install": False,
-                                    "kind_cluster_kubeconfig": "/nonexistent/kubeconfig",
-                                    "kind_cluster_state_root": "/nonexistent/state"}),
+                                    "grpclab_kubeconfig": "/nonexistent/kubeconfig",
+                                    "grpclab_state_root": "/nonexistent/state"}),
                   "--check")
     output = run.stdout + run.stderr
     assert "helm not found" not in output

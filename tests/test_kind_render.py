@@ -59,7 +59,7 @@ def render(tmp_path_factory, inventory: str, **extra_vars) -> Path:
     """Run the render playbook against an inventory; return the state directory it wrote."""
     out = tmp_path_factory.mktemp(f"render-{inventory}")
     run = run_tool("ansible-playbook", "-i", f"inventories/{inventory}", str(PLAYBOOK),
-                   "-e", json.dumps({"kind_cluster_state_dir": str(out), **extra_vars}))
+                   "-e", json.dumps({"grpclab_state_dir": str(out), **extra_vars}))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stdout + run.stderr
     return out
@@ -85,16 +85,16 @@ def manifests(state_dir: Path) -> dict[tuple[str, str], dict]:
 @pytest.fixture(scope="module")
 def kind_cilium(tmp_path_factory) -> Path:
     """kind, the cilium scenario, every default."""
-    return render(tmp_path_factory, "kind", kind_cluster_cni="cilium")
+    return render(tmp_path_factory, "kind", grpclab_cni="cilium")
 
 
 @pytest.fixture(scope="module")
 def kind_baseline(tmp_path_factory) -> Path:
     """kind, the baseline scenario, with a few variables changed."""
     return render(
-        tmp_path_factory, "kind", kind_cluster_cni="default", kind_cluster_workers=1,
+        tmp_path_factory, "kind", grpclab_cni="default", kind_cluster_workers=1,
         grpc_apps_lb_l7=False, grpc_apps_client_enabled=False, grpc_apps_server_delay=0.25,
-        grpc_apps_replicas=5, grpc_apps_server_grace_period=20,
+        grpclab_replicas=5, grpc_apps_server_grace_period=20,
     )
 
 
@@ -102,7 +102,7 @@ def kind_baseline(tmp_path_factory) -> Path:
 def existing_cilium(tmp_path_factory) -> Path:
     """existing, the inventory's AKS example (user chart values), an lb-l7 algorithm."""
     return render(
-        tmp_path_factory, "existing", kind_cluster_cni="cilium",
+        tmp_path_factory, "existing", grpclab_cni="cilium",
         grpc_apps_lb_l7_algorithm="least_request",
     )
 

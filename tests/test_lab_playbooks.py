@@ -91,7 +91,9 @@ def lab_from_nothing():
 # --- bad input: stops in the prelude, before anything exists ------------------------------
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ("grpc_apps_replicas=0", "value of grpc_apps_replicas must be one of: 1, 2, 3"),
+    ("grpclab_replicas=0", "grpclab_replicas, grpc_probe_calls, grpc_probe_connections and "
+     "grpc_probe_concurrency must be at least 1"),
+    ("grpc_apps_replicas=5", "grpc_apps_replicas is now called grpclab_replicas"),
     ("grpc_apps_lb_l7_algorithm=fastest",
      "value of grpc_apps_lb_l7_algorithm must be one of: , round_robin, least_request, random, "
      "got: fastest"),
@@ -102,7 +104,7 @@ def lab_from_nothing():
     ("grpc_probe_expect=maybe", "value of grpc_probe_expect must be one of: spread, pinned, none"),
     ("grpc_probe_calls=0", "grpc_probe_calls, grpc_probe_connections and grpc_probe_concurrency "
      "must be at least 1"),
-    ("kind_cluster_name=../elsewhere", 'kind_cluster_name "../elsewhere" must be lowercase'),
+    ("grpclab_cluster_name=../elsewhere", 'grpclab_cluster_name "../elsewhere" must be lowercase'),
 ])
 def test_bad_values_stop_at_validation_and_change_nothing(extra: str, message: str) -> None:
     run = playbook("cilium", extra)
@@ -167,7 +169,7 @@ def test_client_side_round_robin_spreads() -> None:
 
 def test_scaling_changes_only_what_it_must() -> None:
     before = pids(CILIUM_STATE)
-    up = playbook("cilium", "grpc_apps_replicas=5")
+    up = playbook("cilium", "grpclab_replicas=5")
     assert up.rc == 0, up
     scaled = pids(CILIUM_STATE)
     # the three pods and the client keep running; two pods added; the proxy restarted
