@@ -174,6 +174,16 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
           env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
           watch: Mapping[str, str | None] | None = None) -> ProcessRecord:
     """Start ``argv`` detached (own session, cwd the state directory, output to its log)."""
+    return launch(state_dir, name, argv, env=env, listen=listen, watch=watch)[1]
+
+
+def launch(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
+           env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
+           watch: Mapping[str, str | None] | None = None,
+           base_env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, ProcessRecord]:
+    """``start``, also giving the child's Popen to a caller that waits for it (the lab node).
+    The child's environment is ``base_env`` (default: this process's) updated with ``env``;
+    the pid file records ``env`` only."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     env = dict(env or {})
@@ -183,7 +193,8 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
         out.flush()
         try:
             child = subprocess.Popen(
-                list(argv), cwd=state_dir, env={**os.environ, **env},
+                list(argv), cwd=state_dir,
+                env={**(os.environ if base_env is None else base_env), **env},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True,
             )
@@ -192,7 +203,7 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
     record = ProcessRecord(pid=child.pid, argv=list(argv), env=env, listen=list(listen),
                            watch=dict(watch or {}), started=time.time())
     write_record(pid_path(state_dir, name), record)
-    return record
+    return child, record
 
 
 def _gone(pid: int, argv: Sequence[str]) -> bool:
