@@ -261,3 +261,152 @@ def run_probe_cli() -> Callable[..., subprocess.CompletedProcess]:
                               check=False)
 
     return run
+
+
+# ---------------------------------------------------------------------------- the lab node
+
+LAB_PORT = 50051
+
+
+def lab_manifests(*, replicas: int = 3, grace: int = 1, lb_l7: bool = True,
+                  restarted_at: str = "", server_args: Sequence[str] = ()) -> dict[str, str]:
+    """Manifests shaped like grpc_apps' (a Greeter Deployment with POD_NAME and POD_IP from the
+    downward API and a gRPC readiness probe; Services grpc-server (lb-l7 annotated when
+    ``lb_l7``), grpc-server-l4 and grpc-server-headless), file name -> YAML text."""
+    annotations = {"kubectl.kubernetes.io/restartedAt": restarted_at} if restarted_at else {}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "grpc-server", "namespace": "grpc-server"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "grpc-server"}},
+            "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": {"app": "grpc-server"},
+                             **({"annotations": annotations} if annotations else {})},
+                "spec": {
+                    "terminationGracePeriodSeconds": grace + 2,
+                    "containers": [{
+                        "name": "grpc-server", "image": "grpclab:0.1.0",
+                        # $(POD_IP): Kubernetes' expansion, so this runs before and after the
+                        # server learns to default --address to $POD_IP
+                        "command": ["grpclab-server", "--address", "$(POD_IP)", "--port",
+                                    str(LAB_PORT), "--grace", str(grace), *server_args],
+                        "env": [{"name": "POD_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                {"name": "POD_IP",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "ports": [{"name": "grpc", "containerPort": LAB_PORT}],
+                        "readinessProbe": {"grpc": {"port": LAB_PORT}, "periodSeconds": 2,
+                                           "failureThreshold": 2},
+                    }],
+                },
+            },
+        },
+    }
+
+    def service(name: str, annotated: bool, headless: bool) -> dict:
+        meta: dict = {"name": name, "namespace": "grpc-server"}
+        if annotated:
+            meta["annotations"] = {"service.cilium.io/lb-l7": "enabled"}
+        spec: dict = {"selector": {"app": "grpc-server"},
+                      "ports": [{"name": "grpc", "port": LAB_PORT, "targetPort": LAB_PORT}]}
+        if headless:
+            spec["clusterIP"] = "None"
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+    return {
+        "namespaces.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": "grpc-server"}}),
+        "server-deployment.yaml": yaml.safe_dump(deployment, sort_keys=False),
+        "services.yaml": yaml.safe_dump_all([service("grpc-server", lb_l7, False),
+                                             service("grpc-server-l4", False, False),
+                                             service("grpc-server-headless", False, True)],
+                                            sort_keys=False),
+    }
+
+
+@dataclass
+class LabNode:
+    """A running ``grpclab-lab node`` on its own state directory."""
+
+    state_dir: Path
+    process: subprocess.Popen
+    pod_network: str
+    service_network: str
+
+    @property
+    def dns(self) -> str:
+        return f"{self.service_network}.253:10053"
+
+    @property
+    def admin(self) -> tuple[str, int]:
+        return (f"{self.service_network}.254", 9901)
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """``grpclab-lab ARGS --state-dir <this node>`` as a real process."""
+        return subprocess.run([sys.executable, "-m", "grpclab.lab", *args,
+                               "--state-dir", str(self.state_dir)],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def status(self) -> dict:
+        import json
+
+        return json.loads((self.state_dir / "status.json").read_text())
+
+    def write_manifests(self, files: dict[str, str]) -> None:
+        folder = self.state_dir / "manifests"
+        folder.mkdir(exist_ok=True)
+        for name, text in files.items():
+            tmp = folder / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.replace(folder / name)
+
+    def rollout(self, timeout: float = 60.0) -> None:
+        done = self.cli("rollout", "status", "deployment", "grpc-server",
+                        "--timeout", str(timeout), timeout=timeout + 10)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def service(self, name: str) -> dict:
+        return next(s for s in self.status()["services"] if s["name"] == name)
+
+    def target(self, name: str) -> str:
+        return f"{self.service(name)['cluster_ip']}:{LAB_PORT}"
+
+    def server_pods(self) -> list[dict]:
+        return [p for p in self.status()["pods"] if p["deployment"] == "grpc-server"]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        stop(self.process, timeout)
+
+
+def start_lab_node(state_dir: Path, pod_network: str, service_network: str,
+                   files: dict[str, str] | None = None, *, cilium: bool = True,
+                   timeout: float = START_TIMEOUT) -> LabNode:
+    """Write cluster.yaml (and ``files`` as the manifests, cilium-config.yaml when ``cilium``)
+    into ``state_dir`` and run ``grpclab-lab node`` there until ``get pods`` answers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "cluster.yaml").write_text(yaml.safe_dump({
+        "name": state_dir.name, "podNetwork": pod_network, "serviceNetwork": service_network,
+        "dnsAddress": f"{service_network}.253:10053", "envoyAdmin": f"{service_network}.254:9901",
+        "envoyBinary": envoy_binary()}))
+    if cilium:
+        (state_dir / "cilium-config.yaml").write_text(
+            "loadbalancer-l7: envoy\nloadbalancer-l7-algorithm: round_robin\n")
+    log = state_dir / "node.out"
+    process = spawn([sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir), "node"],
+                    log)
+    node = LabNode(state_dir, process, pod_network, service_network)
+    if files:
+        node.write_manifests(files)
+    def up() -> str:  # status.json of this node (one a killed node left names another pid)
+        try:
+            return "up" if node.status()["node"]["pid"] == process.pid else "starting"
+        except (OSError, ValueError, KeyError):
+            return "starting"
+
+    ready, status = wait_ready(up, "up", timeout=timeout, alive=lambda: process.poll() is None)
+    if not ready:
+        stop(process)
+        raise RuntimeError(f"lab node not up: {status}: {_tail(log)}")
+    return node

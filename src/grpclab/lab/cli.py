@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         load_files(args.files)
         return OK
     state_dir = clusterdir.state_dir_of(args.state_root, args.cluster, args.state_dir)
-    cluster = args.cluster or (state_dir.name if args.state_dir else clusterdir.DEFAULT_CLUSTER)
+    cluster = args.cluster or (state_dir.resolve().name if args.state_dir
+                               else clusterdir.DEFAULT_CLUSTER)
     if args.command == "node":
         from grpclab.lab.node import run_node
 
