@@ -324,7 +324,7 @@ class Node:
             "deployment": pod.deployment.name, "ip": pod.ip, "ready": pod.ready,
             "phase": pod.phase, "restarts": pod.restarts, "pid": pod.pid,
             "created": round(pod.created, 3), "template_hash": pod.template_hash,
-            "error": pod.last_error,
+            "error": pod.last_error, "ready_at": round(pod.ready_at, 4),
         } for pod in sorted(self.pods.values(), key=lambda pod: pod.name) if not pod.finished]
         deployments = []
         for deployment in self.desired.state.deployments:

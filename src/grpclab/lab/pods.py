@@ -98,6 +98,7 @@ class Pod:
     restarts: int = 0
     pid: int | None = None
     last_error: str = ""
+    ready_at: float = 0.0  # time.time() of the last turn to Ready
 
     def __post_init__(self) -> None:
         self.template_hash = self.deployment.template_hash
@@ -190,8 +191,8 @@ class Pod:
         deployment = self.deployment
         readiness, liveness = deployment.readiness, deployment.liveness
         began = time.monotonic()
-        if readiness is None:
-            self._set(ready=not self.terminating)
+        if readiness is None and not self.terminating:
+            self._set(ready=True, ready_at=time.time())
         next_ready = began + (readiness.initial_delay if readiness else 0)
         next_live = began + (liveness.initial_delay if liveness else 0)
         ready_failures = live_failures = 0
@@ -226,7 +227,8 @@ class Pod:
                 if readiness and now >= next_ready:
                     if probe_once(ready_channel, readiness):
                         ready_failures = 0
-                        self._set(ready=True)
+                        if not self.ready:
+                            self._set(ready=True, ready_at=time.time())
                     else:
                         ready_failures += 1
                         if not self.ready or ready_failures >= readiness.failure_threshold:
