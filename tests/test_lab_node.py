@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import dnslib
 import grpc
 import pytest
+import yaml
 from conftest import LabNode, lab_manifests, read_url, start_lab_node
 
 from grpclab.lab.processes import proc_cmdline, wait_ready
@@ -81,10 +83,11 @@ def _until(condition, timeout: float = 15.0) -> bool:
                       alive=lambda: True)[0]
 
 
-def _dns(node: LabNode, name: str) -> list[str]:
+def _dns(node: LabNode, name: str, tcp: bool = False) -> list[str]:
     host, port = node.dns.split(":")
-    reply = dnslib.DNSRecord.parse(dnslib.DNSRecord.question(name).send(host, int(port),
-                                                                        timeout=2))
+    reply = dnslib.DNSRecord.parse(dnslib.DNSRecord.question(name).send(
+        host, int(port), tcp=tcp, timeout=2))
+    assert all(rr.ttl == 1 for rr in reply.rr)
     return sorted(str(rr.rdata) for rr in reply.rr)
 
 
@@ -99,7 +102,7 @@ def test_pods_services_and_dns_come_up(node: LabNode) -> None:
     assert services["grpc-server-l4"]["mode"] == "L4"
     assert services["grpc-server-headless"]["cluster_ip"] == "None"
     ips = sorted(p["ip"] for p in pods)
-    assert _dns(node, HEADLESS) == ips
+    assert _dns(node, HEADLESS) == ips == _dns(node, HEADLESS, tcp=True)
     assert _dns(node, "grpc-server.grpc-server") == [services["grpc-server"]["cluster_ip"]]
     table = node.cli("get", "pods")
     assert table.returncode == 0 and all(p["name"] in table.stdout for p in pods)
@@ -277,3 +280,33 @@ def test_node_killed_with_sigkill_is_cleaned_up_by_the_next(tmp_path: Path) -> N
     assert second.process.returncode == 0
     assert all(proc_cmdline(pid) is None for pid in now), "teardown left a process"
     assert not list((state / "pods").glob("*.pid")) and not (state / "status.json").exists()
+
+
+def test_a_failing_liveness_probe_restarts_the_pod(node: LabNode) -> None:
+    """A second Deployment whose liveness probe asks a port nothing listens on."""
+    document = yaml.safe_load(lab_manifests(replicas=1)["server-deployment.yaml"])
+    document["metadata"]["name"] = "unhealthy"
+    document["spec"]["selector"]["matchLabels"] = {"app": "unhealthy"}
+    template = document["spec"]["template"]
+    template["metadata"]["labels"] = {"app": "unhealthy"}  # in no Service
+    template["spec"]["containers"][0]["livenessProbe"] = {
+        "grpc": {"port": 9}, "periodSeconds": 1, "failureThreshold": 1}
+    document = yaml.safe_dump(document)
+    node.write_manifests({"unhealthy.yaml": document})
+    try:
+        assert _until(lambda: any(p["deployment"] == "unhealthy" and p["restarts"] >= 1
+                                  for p in node.status()["pods"]), timeout=15)
+    finally:
+        (node.state_dir / "manifests" / "unhealthy.yaml").unlink()
+    assert _until(lambda: not any(p["deployment"] == "unhealthy"
+                                  for p in node.status()["pods"]), timeout=15)
+
+
+def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.27.253", 10053))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="lab node not up"):
+            start_lab_node(tmp_path / "h1a-busy", "127.0.27", "127.0.27", timeout=20)
+    out = (tmp_path / "h1a-busy" / "node.out").read_text().strip().splitlines()
+    assert out == ["grpclab-lab: 127.0.27.253:10053 is already in use (Address already in use)"]
