@@ -310,3 +310,16 @@ def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
             start_lab_node(tmp_path / "h1a-busy", "127.0.27", "127.0.27", timeout=20)
     out = (tmp_path / "h1a-busy" / "node.out").read_text().strip().splitlines()
     assert out == ["grpclab-lab: 127.0.27.253:10053 is already in use (Address already in use)"]
+
+
+def test_a_rendered_manifest_without_restarted_at_does_not_roll_again(node: LabNode) -> None:
+    """As an apply keeps the annotation rollout restart wrote, a manifest rendered again
+    (without it) changes nothing."""
+    assert node.cli("rollout", "restart", "deployment", "grpc-server").returncode == 0
+    node.rollout()
+    pods_after_restart = {p["name"] for p in node.server_pods()}
+    node.write_manifests({"server-deployment.yaml":
+                          lab_manifests()["server-deployment.yaml"] + "# rendered again\n"})
+    node.rollout()
+    time.sleep(0.5)
+    assert {p["name"] for p in node.server_pods()} == pods_after_restart

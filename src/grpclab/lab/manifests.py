@@ -86,6 +86,7 @@ class Deployment:
     max_surge: int
     max_unavailable: int
     template_hash: str
+    restarted_at: str = ""  # the template's kubectl.kubernetes.io/restartedAt
 
     @property
     def key(self) -> str:
@@ -242,7 +243,8 @@ def _container(doc: _Doc, raw: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _deployment(doc: _Doc, raw: Mapping[str, Any]) -> Deployment:
+def _deployment(doc: _Doc, raw: Mapping[str, Any],
+                restarted_at: Mapping[str, str]) -> Deployment:
     meta = doc.keys(raw.get("metadata"), "metadata", {"name", "namespace"})
     spec = doc.keys(raw.get("spec"), "spec", {"replicas", "selector", "template", "strategy"})
     replicas = doc.integer(spec.get("replicas", 1), "spec.replicas", 0, MAX_REPLICAS)
@@ -280,6 +282,13 @@ def _deployment(doc: _Doc, raw: Mapping[str, Any]) -> Deployment:
                                   round_up=False)
     if surge == 0 and unavailable == 0:
         raise doc.error("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable are both 0")
+    # as an apply keeps the annotation `kubectl rollout restart` set, a re-rendered manifest
+    # without it keeps the last restartedAt the node saw (``restarted_at``): no second rollout
+    annotations = dict(template_meta.get("annotations") or {})
+    stamp = annotations.get(RESTARTED_AT) or restarted_at.get(f"{doc.namespace}/{meta['name']}")
+    if stamp and RESTARTED_AT not in annotations:
+        annotations[RESTARTED_AT] = stamp
+        template = {**template, "metadata": {**template_meta, "annotations": annotations}}
     seed = json.dumps([meta["name"], doc.namespace, template], sort_keys=True, default=str)
     return Deployment(
         name=doc.string(meta.get("name"), "metadata.name"),
@@ -292,6 +301,7 @@ def _deployment(doc: _Doc, raw: Mapping[str, Any]) -> Deployment:
         max_surge=surge,
         max_unavailable=unavailable,
         template_hash=template_hash(seed),
+        restarted_at=str(stamp or ""),
         **container,
     )
 
@@ -343,7 +353,8 @@ API_VERSIONS = {"Namespace": "v1", "Service": "v1", "Deployment": "apps/v1"}
 
 
 def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
-                    source: str = "") -> DesiredState:
+                    source: str = "", restarted_at: Mapping[str, str] | None = None
+                    ) -> DesiredState:
     """Add the objects of ``documents`` (parsed YAML) to ``state``; LabError on the first
     field the node cannot honour."""
     state = state or DesiredState()
@@ -368,7 +379,8 @@ def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
                 raise doc.error("spec", "is not supported by the lab node")
             state.namespaces.append(doc.string(meta.get("name"), "metadata.name"))
             continue
-        obj: Deployment | Service = (_deployment if kind == "Deployment" else _service)(doc, raw)
+        obj: Deployment | Service = (_deployment(doc, raw, restarted_at or {})
+                                     if kind == "Deployment" else _service(doc, raw))
         if f"{kind}/{obj.key}" in seen:
             raise doc.error("metadata.name", "is defined twice")
         seen.add(f"{kind}/{obj.key}")
@@ -376,7 +388,8 @@ def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
     return state
 
 
-def load_text(text: str, source: str, state: DesiredState | None = None) -> DesiredState:
+def load_text(text: str, source: str, state: DesiredState | None = None,
+              restarted_at: Mapping[str, str] | None = None) -> DesiredState:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
@@ -384,7 +397,7 @@ def load_text(text: str, source: str, state: DesiredState | None = None) -> Desi
         where = f" line {mark.line + 1}" if mark else ""
         raise LabError(f"{source}:{where} is not valid YAML: "
                        f"{getattr(error, 'problem', None) or error}") from error
-    return parse_documents(documents, state, source)
+    return parse_documents(documents, state, source, restarted_at)
 
 
 def manifest_files(directory: str | Path) -> list[Path]:
@@ -392,14 +405,15 @@ def manifest_files(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []
 
 
-def load_files(paths: Iterable[str | Path]) -> DesiredState:
+def load_files(paths: Iterable[str | Path],
+               restarted_at: Mapping[str, str] | None = None) -> DesiredState:
     state = DesiredState()
     for path in paths:
         try:
             text = Path(path).read_text()
         except OSError as error:
             raise LabError(f"{path}: cannot be read: {error.strerror}") from error
-        load_text(text, str(path), state)
+        load_text(text, str(path), state, restarted_at)
     return state
 
 

@@ -69,6 +69,8 @@ class Node:
         self.seen_stat: tuple = ()
         self.ipam_path = state_dir / "ipam.json"
         self.cluster_ips: dict[str, str] = self._load_ipam()
+        self.restarted_at_path = state_dir / "restarted-at.json"
+        self.restarted_at: dict[str, str] = self._load_json(self.restarted_at_path)
         self.next_pod_ip = 1
         self.xds = xds.XdsFiles(state_dir / "envoy")
         self.dns: dns.ClusterDns | None = None
@@ -178,7 +180,8 @@ class Node:
             return False
         try:
             state = manifests.load_files(
-                manifests.manifest_files(clusterdir.manifests_dir(self.state_dir)))
+                manifests.manifest_files(clusterdir.manifests_dir(self.state_dir)),
+                self.restarted_at)
             cilium = self._read_cilium()
             self._check_capacity(state)
         except LabError as error:
@@ -188,6 +191,10 @@ class Node:
             return True
         self.error = ""
         self.desired = Desired(state, cilium, fingerprint)
+        stamps = {d.key: d.restarted_at for d in state.deployments if d.restarted_at}
+        if stamps.items() - self.restarted_at.items():
+            self.restarted_at.update(stamps)
+            clusterdir.write_json(self.restarted_at_path, self.restarted_at)
         log(f"desired state {fingerprint}: {len(state.deployments)} deployments, "
             f"{len(state.services)} services, cilium {cilium or 'off'}")
         return True
@@ -270,8 +277,14 @@ class Node:
         return None
 
     def _load_ipam(self) -> dict[str, str]:
+        return dict(self._load_json(self.ipam_path).get("services", {}))
+
+    @staticmethod
+    def _load_json(path: Path) -> dict[str, Any]:
         with contextlib.suppress(OSError, ValueError):
-            return dict(json.loads(self.ipam_path.read_text()).get("services", {}))
+            data = json.loads(path.read_text())
+            if isinstance(data, dict):
+                return data
         return {}
 
     def cluster_ip(self, service: manifests.Service) -> str | None:
