@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -21,7 +22,7 @@ import yaml
 
 from grpclab.lab.envoyconfig import find_envoy_binary
 from grpclab.lab.errors import LabError
-from grpclab.lab.manifests import manifest_files, parse_network
+from grpclab.lab.manifests import manifest_files
 from grpclab.lab.preflight import split_address
 from grpclab.lab.processes import proc_cmdline
 
@@ -42,6 +43,17 @@ class ClusterConfig:
     envoy_binary: str
     envoy_concurrency: int = 1
     envoy_log_level: str = "warn"
+
+
+def parse_network(value: Any, what: str) -> str:
+    """A /24 given as its first three octets (``127.0.1``), within 127.0.0.0/8."""
+    try:
+        address = ipaddress.ip_address(f"{value}.1")
+    except ValueError as error:
+        raise LabError(f"{what} {value!r} is not the first three octets of an address") from error
+    if not address.is_loopback:
+        raise LabError(f"{what} {value!r} is not a loopback range (127.x.y)")
+    return str(value)
 
 
 def read_config(state_dir: Path) -> ClusterConfig:

@@ -7,12 +7,10 @@ silently ignored. Pure functions: text in, dataclasses or a ``LabError`` out.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,17 @@ import yaml
 
 from grpclab.lab.errors import LabError
 from grpclab.lab.names import template_hash
+from grpclab.lab.objects import (
+    Deployment,
+    DesiredState,
+    EnvVar,
+    Probe,
+    Service,
+    ServicePort,
+)
+
+__all__ = ["Deployment", "DesiredState", "EnvVar", "Probe", "Service", "ServicePort",
+           "load_files", "load_text", "manifest_files", "parse_documents"]
 
 # the lab's pod range holds .1-.250; a rollout needs room for the surge
 MAX_REPLICAS = 200
@@ -49,76 +58,6 @@ NOT_APPLICABLE: dict[str, str] = {
     "spec.template.spec.containers[].ports[].containerPort": "informational, as on Kubernetes",
     "spec.ports[].name": "one name per port, informational",
 }
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A ``grpc`` readiness or liveness probe."""
-
-    port: int
-    service: str = ""
-    period: float = 10.0
-    failure_threshold: int = 3
-    initial_delay: float = 0.0
-    timeout: float = 1.0
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    name: str
-    value: str = ""
-    field_path: str | None = None  # downward API: metadata.name, metadata.namespace, status.podIP
-
-
-@dataclass(frozen=True)
-class Deployment:
-    name: str
-    namespace: str
-    replicas: int
-    selector: dict[str, str]
-    labels: dict[str, str]  # of the pod template
-    command: tuple[str, ...]
-    env: tuple[EnvVar, ...]
-    ports: dict[str, int]  # named container ports
-    readiness: Probe | None
-    liveness: Probe | None
-    grace: float
-    max_surge: int
-    max_unavailable: int
-    template_hash: str
-    restarted_at: str = ""  # the template's kubectl.kubernetes.io/restartedAt
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class ServicePort:
-    port: int
-    target_port: int | str
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    namespace: str
-    headless: bool
-    selector: dict[str, str]
-    ports: tuple[ServicePort, ...]
-    lb_l7: bool
-    algorithm: str | None
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass
-class DesiredState:
-    namespaces: list[str] = field(default_factory=list)
-    deployments: list[Deployment] = field(default_factory=list)
-    services: list[Service] = field(default_factory=list)
 
 
 class _Doc:
@@ -415,14 +354,3 @@ def load_files(paths: Iterable[str | Path],
             raise LabError(f"{path}: cannot be read: {error.strerror}") from error
         load_text(text, str(path), state, restarted_at)
     return state
-
-
-def parse_network(value: Any, what: str) -> str:
-    """A /24 given as its first three octets (``127.0.1``), within 127.0.0.0/8."""
-    try:
-        address = ipaddress.ip_address(f"{value}.1")
-    except ValueError as error:
-        raise LabError(f"{what} {value!r} is not the first three octets of an address") from error
-    if not address.is_loopback:
-        raise LabError(f"{what} {value!r} is not a loopback range (127.x.y)")
-    return str(value)

@@ -35,6 +35,7 @@ POLL = 0.2
 POD_RANGE = range(1, 251)
 SERVICE_RANGE = range(1, 201)
 MEMORY_PER_POD = 40 * 2**20  # what a grpclab-server process takes, about
+ENVOY_START_TIMEOUT = 30.0
 
 
 def log(message: str) -> None:
@@ -127,6 +128,14 @@ class Node:
         self.envoy = pods.Pod("envoy", proxy, self.config.envoy_admin[0], self.state_dir,
                               self.poke, self.base_env)
         self.envoy.start()
+        admin = f"http://{self.config.envoy_admin[0]}:{self.config.envoy_admin[1]}/ready"
+        envoy = self.envoy
+        ready, state = processes.wait_ready(
+            lambda: processes.http_status(admin), "200", timeout=ENVOY_START_TIMEOUT,
+            alive=lambda: envoy.restarts < 2 and not envoy.last_error)
+        if not ready:
+            tail = processes.log_tail(processes.log_path(self.state_dir, "envoy"), 1)
+            raise LabError(f"envoy did not start ({envoy.last_error or state}): {tail}")
 
     def poke(self) -> None:
         self.wake.set()
