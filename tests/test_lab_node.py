@@ -39,6 +39,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabNode]:
     finally:
         lab.stop()
         assert lab.process.returncode == 0, (lab.state_dir / "node.out").read_text()
+    # Envoy never rejected an xDS file (a rejected one is not retried until the next change)
+    assert "rejected" not in (lab.state_dir / "envoy.log").read_text()
 
 
 class Caller:
@@ -50,6 +52,7 @@ class Caller:
         self.stub = helloworld_pb2_grpc.GreeterStub(self.channel)
         self.ok = 0
         self.failures: list[float] = []
+        self.last_error = ""
         self.replicas: set[str] = set()
         self.states: list[grpc.ChannelConnectivity] = []
         self._stop = threading.Event()
@@ -61,14 +64,16 @@ class Caller:
                 reply = self.stub.SayHello(helloworld_pb2.HelloRequest(name="t"), timeout=2)
                 self.ok += 1
                 self.replicas.add(reply.message.rsplit(" ", 1)[-1])
-            except grpc.RpcError:
+            except grpc.RpcError as error:
                 self.failures.append(time.monotonic())
+                self.last_error = f"{error.code().name}: {error.details()}"
             time.sleep(0.01)
 
     def __enter__(self) -> Caller:
         self.channel.subscribe(self.states.append, try_to_connect=True)
         self._thread.start()
-        assert wait_ready(lambda: str(self.ok > 0), "True", timeout=10, alive=lambda: True)[0]
+        assert wait_ready(lambda: str(self.ok > 0), "True", timeout=10,
+                          alive=self._thread.is_alive)[0], f"no call answered: {self.last_error}"
         self.states.clear()  # from here on, any state change means the connection broke
         return self
 
