@@ -1,8 +1,10 @@
 """The lab platform: a lab node that plays a small Kubernetes cluster on loopback addresses.
 
 Modules: ``processes`` (pid-file-tracked detached processes), ``preflight`` (binaries and
-addresses), ``names`` (pod names), ``manifests`` (the desired state), ``envoyconfig`` and ``xds``
-(the node proxy), ``dns`` (cluster DNS), ``node`` (the reconcile loop), ``cli`` (``grpclab-lab``).
+addresses), ``names`` (pod names), ``manifests`` and ``objects`` (the desired state),
+``cluster`` (the state directory: cluster.yaml, status.json, requests), ``controllers`` (rollout
+plan, endpoints, L4 or L7), ``pods`` (the kubelet part), ``envoyconfig`` and ``xds`` (the node
+proxy), ``dns`` (cluster DNS), ``node`` (the reconcile loop), ``cli`` (``grpclab-lab``).
 The names the Ansible collection ``grpclab.lab`` uses are re-exported here.
 """
 

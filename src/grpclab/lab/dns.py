@@ -1,7 +1,8 @@
 """The cluster DNS (CoreDNS's part): ``<svc>.<ns>[.svc[.cluster.local]]`` over UDP and TCP.
 
 A ClusterIP Service answers its ClusterIP, a headless one the addresses of its ready pods, with
-a TTL of 1 s. The records are one dict the node replaces whole when anything changes.
+a TTL of 1 s. Any other name is NXDOMAIN (nothing is forwarded). The records are one dict the
+node replaces whole when anything changes.
 """
 
 from __future__ import annotations

@@ -270,6 +270,8 @@ class Node:
                     self.error = f"the pod range {self.config.pod_network}.1-250 is full"
                     break
                 name = f"{deployment.name}-{deployment.template_hash}-{random_suffix()}"
+                while name in self.pods:
+                    name = f"{deployment.name}-{deployment.template_hash}-{random_suffix()}"
                 pod = pods.Pod(name, deployment, ip, self.pods_dir, self.poke, self.base_env)
                 self.pods[name] = pod
                 pod.start()
