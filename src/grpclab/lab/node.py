@@ -28,12 +28,11 @@ from grpclab.lab import cluster as clusterdir
 from grpclab.lab import controllers, dns, manifests, pods, processes, xds
 from grpclab.lab.envoyconfig import envoy_argv
 from grpclab.lab.errors import LabError
+from grpclab.lab.ipam import POD_RANGE, Ipam, load_json
 from grpclab.lab.names import random_suffix
 from grpclab.lab.preflight import address_problem
 
 POLL = 0.2
-POD_RANGE = range(1, 251)
-SERVICE_RANGE = range(1, 201)
 MEMORY_PER_POD = 40 * 2**20  # what a grpclab-server process takes, about
 ENVOY_START_TIMEOUT = 30.0
 
@@ -68,11 +67,10 @@ class Node:
         self.desired = Desired(manifests.DesiredState(), None, "")
         self.error = ""
         self.seen_stat: tuple = ()
-        self.ipam_path = state_dir / "ipam.json"
-        self.cluster_ips: dict[str, str] = self._load_ipam()
+        self.ipam = Ipam(self.config.pod_network, self.config.service_network,
+                         state_dir / "ipam.json")
         self.restarted_at_path = state_dir / "restarted-at.json"
-        self.restarted_at: dict[str, str] = self._load_json(self.restarted_at_path)
-        self.next_pod_ip = 1
+        self.restarted_at: dict[str, str] = load_json(self.restarted_at_path)
         self.xds = xds.XdsFiles(state_dir / "envoy")
         self.dns: dns.ClusterDns | None = None
         self.envoy: pods.Pod | None = None
@@ -107,7 +105,12 @@ class Node:
             problem = address_problem(f"{host}:{port}")
             if problem:
                 raise LabError(problem)
-        self.dns = dns.ClusterDns(*self.config.dns)  # binds at once
+        try:
+            self.dns = dns.ClusterDns(*self.config.dns)  # binds at once
+        except OSError as error:
+            host, port = self.config.dns
+            raise LabError(f"{host}:{port} (DNS, UDP or TCP) cannot be bound: "
+                           f"{error.strerror or error}") from None
         self.dns.start()
         bootstrap = self.xds.prepare(self.config.envoy_admin)
         self._start_envoy(bootstrap)
@@ -265,7 +268,7 @@ class Node:
             for name in plan.terminate:
                 self.pods[name].terminate()
             for _ in range(plan.create):
-                ip = self._allocate_pod_ip()
+                ip = self.ipam.pod_ip({pod.ip for pod in self.pods.values()})
                 if ip is None:
                     self.error = f"the pod range {self.config.pod_network}.1-250 is full"
                     break
@@ -276,48 +279,17 @@ class Node:
                 self.pods[name] = pod
                 pod.start()
 
-    def _allocate_pod_ip(self) -> str | None:
-        """The next free pod address after the last one given: a new pod gets a new address."""
-        held = {pod.ip for pod in self.pods.values()}
-        for step in range(len(POD_RANGE)):
-            index = (self.next_pod_ip - 1 + step) % len(POD_RANGE) + 1
-            ip = f"{self.config.pod_network}.{index}"
-            if ip not in held:
-                self.next_pod_ip = index % len(POD_RANGE) + 1
-                return ip
-        return None
-
-    def _load_ipam(self) -> dict[str, str]:
-        return dict(self._load_json(self.ipam_path).get("services", {}))
-
-    @staticmethod
-    def _load_json(path: Path) -> dict[str, Any]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(path.read_text())
-            if isinstance(data, dict):
-                return data
-        return {}
-
-    def cluster_ip(self, service: manifests.Service) -> str | None:
-        if service.key not in self.cluster_ips:
-            used = set(self.cluster_ips.values())
-            free = [f"{self.config.service_network}.{i}" for i in SERVICE_RANGE
-                    if f"{self.config.service_network}.{i}" not in used]
-            if not free:
-                return None
-            self.cluster_ips[service.key] = free[0]
-            clusterdir.write_json(self.ipam_path, {"services": self.cluster_ips})
-        return self.cluster_ips[service.key]
-
     # --- publishing: Envoy, DNS, status --------------------------------------------------
 
     def publish(self) -> None:
         live = [pod for pod in self.pods.values() if not pod.finished]
+        self.ipam.keep_only({service.key for service in self.desired.state.services})
         proxy, dns_rows, service_rows = [], [], []
         for service in self.desired.state.services:
             endpoints = controllers.endpoints(service, live)
             l7, algorithm = controllers.l7_mode(service, self.desired.cilium)
-            ip = None if service.headless else self.cluster_ip(service)
+            ip = None if service.headless else self.ipam.cluster_ip(
+                service.key, [port.port for port in service.ports])
             if ip:
                 for port in service.ports:
                     cluster = controllers.cluster_name(service, port.port)
