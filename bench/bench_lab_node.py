@@ -115,11 +115,11 @@ def crash(node: conftest.LabNode) -> tuple[float, float]:
     killed = time.time()
     os.kill(victim["pid"], signal.SIGKILL)
     out = until(lambda: address not in admin_hosts(node, "grpc-server"), timeout=10)
-    back = until(lambda: any(p["name"] == victim["name"] and p["ready"]
-                             and p["restarts"] > victim["restarts"] for p in node.server_pods()),
-                 timeout=10, step=0.01)
+    until(lambda: any(p["name"] == victim["name"] and p["ready"]
+                      and p["restarts"] > victim["restarts"] for p in node.server_pods()),
+          timeout=10, step=0.01)
+    # the node's own time of the turn to Ready, not when this loop happened to look
     ready_at = next(p for p in node.server_pods() if p["name"] == victim["name"])["ready_at"]
-    del back
     return out - killed, ready_at - killed
 
 

@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -94,6 +96,12 @@ def _dns(node: LabNode, name: str, tcp: bool = False) -> list[str]:
         host, int(port), tcp=tcp, timeout=2))
     assert all(rr.ttl == 1 for rr in reply.rr)
     return sorted(str(rr.rdata) for rr in reply.rr)
+
+
+def subprocess_cli(*args: str) -> subprocess.CompletedProcess:
+    """``grpclab-lab ARGS`` as a real process, for a state directory without a node."""
+    return subprocess.run([sys.executable, "-m", "grpclab.lab", *args], capture_output=True,
+                          text=True, timeout=30, check=False)
 
 
 def test_pods_services_and_dns_come_up(node: LabNode) -> None:
@@ -249,14 +257,6 @@ def test_cli_errors_are_one_line(node: LabNode, tmp_path: Path) -> None:
     pod = node.server_pods()[0]["name"]
     logs = node.cli("logs", pod, "--tail", "3")
     assert logs.returncode == 0 and len(logs.stdout.splitlines()) <= 3
-
-
-def subprocess_cli(*args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "grpclab.lab", *args], capture_output=True,
-                          text=True, timeout=30, check=False)
 
 
 def test_a_second_node_is_refused(node: LabNode) -> None:
