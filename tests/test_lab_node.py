@@ -328,3 +328,24 @@ def test_a_rendered_manifest_without_restarted_at_does_not_roll_again(node: LabN
     node.rollout()
     time.sleep(0.5)
     assert {p["name"] for p in node.server_pods()} == pods_after_restart
+
+
+def test_more_pods_than_the_range_are_refused_in_one_line(node: LabNode) -> None:
+    document = yaml.safe_load(lab_manifests(replicas=200)["server-deployment.yaml"])
+    document["metadata"]["name"] = "big"
+    document["spec"]["selector"]["matchLabels"] = {"app": "big"}
+    document["spec"]["template"]["metadata"]["labels"] = {"app": "big"}
+    document["spec"]["strategy"] = {}  # 25% surge: 250 + the 3 (+1) of grpc-server
+    pods_before = {p["name"] for p in node.server_pods()}
+    node.write_manifests({"big.yaml": yaml.safe_dump(document)})
+    try:
+        done = node.cli("rollout", "status", "deployment", "big", "--timeout", "10")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.splitlines() == [
+            "grpclab-lab: manifests refused, the node keeps the previous state: 254 pods "
+            f"(replicas plus surge) do not fit the pod range {POD_NET}.1-250"]
+        assert not [p for p in node.status()["pods"] if p["deployment"] == "big"]
+    finally:
+        (node.state_dir / "manifests" / "big.yaml").unlink()
+    node.rollout()
+    assert {p["name"] for p in node.server_pods()} == pods_before
