@@ -349,3 +349,25 @@ def test_more_pods_than_the_range_are_refused_in_one_line(node: LabNode) -> None
         (node.state_dir / "manifests" / "big.yaml").unlink()
     node.rollout()
     assert {p["name"] for p in node.server_pods()} == pods_before
+
+
+def test_a_pod_that_ends_takes_its_child_processes_along(node: LabNode) -> None:
+    document = yaml.safe_load(lab_manifests(replicas=1)["server-deployment.yaml"])
+    document["metadata"]["name"] = "forker"
+    document["spec"]["selector"]["matchLabels"] = {"app": "forker"}
+    container = document["spec"]["template"]["spec"]["containers"][0]
+    document["spec"]["template"]["metadata"]["labels"] = {"app": "forker"}
+    container["command"] = ["sh", "-c", "sleep 300 & sleep 300"]
+    del container["readinessProbe"]
+    node.write_manifests({"forker.yaml": yaml.safe_dump(document)})
+    try:
+        assert _until(lambda: any(p["deployment"] == "forker" and p["ready"]
+                                  for p in node.status()["pods"]), timeout=15)
+        [pod] = [p for p in node.status()["pods"] if p["deployment"] == "forker"]
+        children_file = Path(f"/proc/{pod['pid']}/task/{pod['pid']}/children")
+        assert _until(lambda: len(children_file.read_text().split()) == 2, timeout=5)
+        children = [int(pid) for pid in children_file.read_text().split()]
+    finally:
+        (node.state_dir / "manifests" / "forker.yaml").unlink()
+    assert _until(lambda: not any(p["deployment"] == "forker" for p in node.status()["pods"]))
+    assert all(proc_cmdline(pid) is None for pid in children), "a child survived its pod"

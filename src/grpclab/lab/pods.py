@@ -182,6 +182,10 @@ class Pod:
             self._supervise(process, pidfd)
         finally:
             os.close(pidfd)
+            # a container's end ends every process in it: the rest of its process group goes
+            # too (safe by pgid now: the unreaped leader still holds its pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             self._set(running=False, ready=False)
 
