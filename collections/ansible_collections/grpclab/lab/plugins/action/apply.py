@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.grpclab.lab.plugins.plugin_utils import play_lock
 
 try:
     from ansible_collections.grpclab.lab.plugins.plugin_utils import lab_apply
@@ -17,6 +19,8 @@ try:
 except ImportError as error:  # grpclab not installed next to Ansible
     lab_apply = None
     IMPORT_ERROR = str(error)
+
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -30,10 +34,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec={
             "state_dir": {"type": "path", "required": True},
+            # name (relative to the state directory) -> content; for state absent only names count
             "files": {"type": "dict", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "float", "default": 300.0},
+            "lock_timeout": {"type": "float", "default": 900.0},
         })
         if lab_apply is None:
             return {**result, "failed": True,
@@ -43,6 +49,11 @@ class ActionModule(ActionBase):
         present = args["state"] == "present"
         if not present and not state_dir.exists():
             return {**result, "changed": False}
+        if state_dir.exists() and not self._task.check_mode:
+            problem = play_lock.acquire(state_dir, timeout=args["lock_timeout"],
+                                        say=display.display)
+            if problem:
+                return {**result, "failed": True, "msg": problem}
         try:
             if present:
                 # as kubectl needs the API server: nothing is written for a node that is not there

@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.grpclab.lab.plugins.plugin_utils import play_lock
 
 try:
     from ansible_collections.grpclab.lab.plugins.plugin_utils import lab_node
@@ -18,6 +20,7 @@ except ImportError as error:  # grpclab not installed next to Ansible
     IMPORT_ERROR = str(error)
 
 CONFIG_KEYS = ("name", "podNetwork", "serviceNetwork", "dnsAddress", "envoyAdmin")
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -39,6 +42,7 @@ class ActionModule(ActionBase):
             "ready_timeout": {"type": "float", "default": 20.0},
             "stop_timeout": {"type": "float", "default": 30.0},
             "remove_empty_parents": {"type": "list", "elements": "path", "default": []},
+            "lock_timeout": {"type": "float", "default": 900.0},
         })
         if lab_node is None:
             return {**result, "failed": True,
@@ -49,8 +53,14 @@ class ActionModule(ActionBase):
                     "msg": f"the lab runs on the controller: ansible_connection must be local, "
                            f"not {connection}"}
         state_dir = Path(args["state_dir"])
+        present = args["state"] == "present"
+        if (present or state_dir.exists()) and not self._task.check_mode:
+            problem = play_lock.acquire(state_dir, timeout=args["lock_timeout"],
+                                        say=display.display)
+            if problem:
+                return {**result, "failed": True, "msg": problem}
         try:
-            if args["state"] == "absent":
+            if not present:
                 outcome = lab_node.ensure_absent(
                     state_dir, stop_timeout=args["stop_timeout"],
                     empty_parents=args["remove_empty_parents"], check_mode=self._task.check_mode)

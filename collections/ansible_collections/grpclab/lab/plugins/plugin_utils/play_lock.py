@@ -7,7 +7,8 @@ holds it (pid and start time, so a reused pid is not mistaken for the holder). I
 that process lives: the same process takes it again at once (every role of every play of one
 run), another waits, and a holder that is gone (finished, killed, Ctrl-C) leaves a stale lock
 that the next taker replaces. The read-check-write is done under flock(2), so two takers never
-both win. Teardown removes it with the state directory.
+both win. Teardown removes it with the state directory. The lab's actions (grpclab.lab.node and
+grpclab.lab.apply) take it before they act.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 LOCK_FILE = "play.lock"
+POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,26 @@ def read_holder(path: Path) -> Holder | None:
     except OSError:
         return None
     return current if current is not None and is_alive(current) else None
+
+
+def acquire(state_dir: Path, *, timeout: float, say: Callable[[str], None],
+            pid: int | None = None) -> str | None:
+    """Hold the play lock of the cluster in ``state_dir`` for ansible-playbook ``pid`` (default:
+    the parent of this process, a worker that ansible-playbook forked), waiting while another
+    live play holds it; ``say`` tells once why it waits. None once held, else why not."""
+    me = holder_of(os.getppid() if pid is None else pid)
+    if me is None:
+        return "the ansible-playbook process is gone"
+    path = state_dir / LOCK_FILE
+    began = time.monotonic()
+    holder = try_acquire(path, me)
+    if holder is not None:
+        say(f"cluster {state_dir.name} is in use by another play: ansible-playbook "
+            f"{holder.describe()}; waiting up to {timeout:g} s for it to finish")
+    while holder is not None:
+        if time.monotonic() - began > timeout:
+            return (f"cluster {state_dir.name} is still in use after {timeout:g} s by "
+                    f"ansible-playbook {holder.describe()} (lock {path})")
+        time.sleep(POLL)
+        holder = try_acquire(path, me)
+    return None
