@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--state-root", default=default,
-                        help="the projects' state root (default: ./.grpclab)")
+                        help="the project's state root (default: ./.grpclab)")
     parser.add_argument("--cluster", default=default, help="cluster name (default: grpclab-cilium)")
     parser.add_argument("--state-dir", default=default, help="the cluster's state directory "
                         "(wins over --state-root and --cluster)")
