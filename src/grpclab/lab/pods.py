@@ -103,6 +103,8 @@ class Pod:
     def __post_init__(self) -> None:
         self.template_hash = self.deployment.template_hash
         self._wake_r, self._wake_w = os.pipe()
+        self._pipe_lock = threading.Lock()
+        self._pipe_closed = False
         self._thread = threading.Thread(target=self._run, name=f"pod {self.name}", daemon=True)
 
     # --- called by the node --------------------------------------------------------------
@@ -128,8 +130,9 @@ class Pod:
     # --- the pod's own thread ------------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        with self._pipe_lock:  # never a write to a closed (maybe reused) descriptor
+            if not self._pipe_closed:
+                os.write(self._wake_w, b"x")
 
     def _set(self, **changes: object) -> None:
         changed = any(getattr(self, key) != value for key, value in changes.items())
@@ -159,8 +162,10 @@ class Pod:
                 backoff = min(backoff * 2, BACKOFF_MAX)
         finally:
             pid_path(self.pods_dir, self.name).unlink(missing_ok=True)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            with self._pipe_lock:
+                self._pipe_closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
             self._set(finished=True, running=False, ready=False, pid=None)
 
     def _sleep(self, seconds: float) -> bool:
