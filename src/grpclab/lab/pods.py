@@ -29,7 +29,14 @@ from pathlib import Path
 
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import Deployment, Probe
-from grpclab.lab.processes import launch, pid_path, read_record, stop
+from grpclab.lab.processes import (
+    ProcessRecord,
+    is_running,
+    launch,
+    pid_path,
+    read_record,
+    stop,
+)
 
 FAST_PROBE = 0.1
 BACKOFF_FIRST = 0.1
@@ -236,7 +243,7 @@ class Pod:
                 if readiness and now >= next_ready:
                     if probe_once(ready_channel, readiness):
                         ready_failures = 0
-                        if not self.ready:
+                        if not self.ready and not self.terminating:
                             self._set(ready=True, ready_at=time.time())
                     else:
                         ready_failures += 1
@@ -271,11 +278,17 @@ def clean_orphans(pods_dir: Path, grace: float = 2.0) -> list[str]:
     found = []
     for pid_file in sorted(pods_dir.glob("*.pid")):
         record = read_record(pid_file)
-        if record is not None:
+        if record is not None and is_running(record):
             found.append((pid_file, record))
         else:
             pid_file.unlink(missing_ok=True)
-    threads = [threading.Thread(target=stop, args=(record, grace)) for _, record in found]
+    def end(record: ProcessRecord) -> None:
+        stop(record, grace)
+        # and what it started: the pod's session (pids are not reused while it has members)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record.pid, signal.SIGKILL)
+
+    threads = [threading.Thread(target=end, args=(record,)) for _, record in found]
     for thread in threads:
         thread.start()
     for thread in threads:
