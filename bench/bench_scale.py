@@ -10,7 +10,9 @@ and per server); then ``--probes`` runs of the probe with its default calls, L7 
 expect spread) and L4 (grpc-server-l4, expect pinned): the calls it chose, its time, and how
 many verdicts were right (all of them expected). Then teardown. It prints one table, and the
 machine's load average, which the times follow closely on this shared 2-core machine.
-It binds the lab's addresses: run it under the lab lock.
+It binds the lab's addresses: run it under the lab lock. ``-e VAR=VALUE`` is passed to every
+playbook run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.31 -e
+grpclab_lab_service_network=127.0.32`` keeps clear of a lab left up on the default addresses).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STATE = ROOT / ".grpclab" / "lab" / "grpclab-cilium"
+EXTRA: list[str] = []  # -e VAR=VALUE for every playbook run
 RECAP = re.compile(r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)",
                    re.MULTILINE)
 VERDICT = re.compile(r"verdict\s+(PASS|FAIL)[^\n]*")
@@ -61,7 +63,7 @@ def environment() -> dict[str, str]:
 
 def playbook(name: str, *extra: str) -> tuple[int, str, float]:
     args = [str(BIN / "ansible-playbook"), f"playbooks/{name}"]
-    for item in extra:
+    for item in [*EXTRA, *extra]:
         args += ["-e", item]
     started = time.perf_counter()
     done = subprocess.run(args, cwd=ROOT, env=environment(), capture_output=True, text=True,
@@ -69,8 +71,18 @@ def playbook(name: str, *extra: str) -> tuple[int, str, float]:
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - started
 
 
+def state_dir() -> Path:
+    root = ROOT / ".grpclab"
+    for assignment in EXTRA:
+        name, _, value = assignment.partition("=")
+        if name == "grpclab_state_root":
+            root = Path(value)
+    return root / "lab" / "grpclab-cilium"
+
+
 def lab(*args: str) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "grpclab.lab", "--state-dir", str(STATE), *args],
+    done = subprocess.run([sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir()),
+                           *args],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
@@ -86,7 +98,7 @@ def pss_mb(pid: int) -> float:
 
 def memory(pods: list[dict]) -> tuple[float, float]:
     """(MB used by the node, Envoy and every pod; MB per server pod)."""
-    status = json.loads((STATE / "status.json").read_text())
+    status = json.loads((state_dir() / "status.json").read_text())
     node = status["node"]
     servers = [pss_mb(p["pid"]) for p in pods if p["deployment"] == "grpc-server" and p["pid"]]
     others = [pss_mb(p["pid"]) for p in pods if p["deployment"] != "grpc-server" and p["pid"]]
@@ -144,7 +156,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 3, 10, 32, 100])
     parser.add_argument("--probes", type=int, default=20, help="probes per Service and count")
+    parser.add_argument("-e", dest="extra", action="append", default=[],
+                        help="VAR=VALUE passed to every ansible-playbook run")
     args = parser.parse_args()
+    EXTRA.extend(args.extra)
     rows = []
     for replicas in args.replicas:
         if playbook("teardown.yml")[0] != 0:
