@@ -192,7 +192,8 @@ def probe_in_client(built: Built, case: int, hosts: list[str]) -> subprocess.Com
 
 def test_the_probe_command_is_the_roles(built):
     command = built.probe_commands[0]
-    assert command[:3] == ["grpclab-probe", "--target", "grpc-server.grpc-server.svc.cluster.local:50051"]
+    target = "grpc-server.grpc-server.svc.cluster.local:50051"
+    assert command[:3] == ["grpclab-probe", "--target", target]
     assert command[command.index("--expect") + 1] == "pinned"
     assert "--json" in command
 

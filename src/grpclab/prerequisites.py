@@ -58,13 +58,16 @@ def docker_endpoint(env: Mapping[str, str], home: Path) -> DockerEndpoint:
     if not name or name == "default":
         return DockerEndpoint(DEFAULT_DOCKER_HOST, "the default socket")
     # the CLI keeps each context's metadata under the sha256 of its name
-    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest / "meta.json"
     try:
         host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
     except FileNotFoundError:
-        raise EndpointError(f"docker context {name!r} ({source}) does not exist: no {meta}") from None
+        raise EndpointError(
+            f"docker context {name!r} ({source}) does not exist: no {meta}") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise EndpointError(f"docker context {name!r}: no docker endpoint in {meta} ({error})") from None
+        raise EndpointError(
+            f"docker context {name!r}: no docker endpoint in {meta} ({error})") from None
     return DockerEndpoint(host, f"docker context {name}")
 
 
@@ -82,15 +85,23 @@ class _UnixConnection(http.client.HTTPConnection):
 def docker_server_version(host: str, timeout: float = 10.0) -> str:
     """The engine's version at a unix:// or tcp:// endpoint; OSError when it does not answer."""
     if host.startswith("unix://"):
-        connection: http.client.HTTPConnection = _UnixConnection(host.removeprefix("unix://"), timeout)
+        path = host.removeprefix("unix://")
+        connection: http.client.HTTPConnection = _UnixConnection(path, timeout)
     elif host.startswith(("tcp://", "http://")):
-        connection = http.client.HTTPConnection(host.split("://", 1)[1].rstrip("/"), timeout=timeout)
+        address = host.split("://", 1)[1].rstrip("/")
+        connection = http.client.HTTPConnection(address, timeout=timeout)
     else:
         raise OSError(f"endpoint {host} is not unix:// or tcp://: grpclab checks only those")
     try:
         connection.request("GET", "/version")
         response = connection.getresponse()
         body = response.read()
+    except FileNotFoundError:
+        raise OSError("no such socket") from None
+    except PermissionError:
+        raise OSError("permission denied on the socket") from None
+    except ConnectionRefusedError:
+        raise OSError("connection refused") from None
     except http.client.HTTPException as error:
         raise OSError(f"no Docker API at {host}: {error}") from None
     finally:
@@ -151,7 +162,8 @@ def problems(wanted: Wanted, found: Found) -> tuple[list[str], list[str]]:
         errors.append(f"Docker daemon not reachable{place}: {found.docker_error}; {DOCKER_HOW}")
     if found.kubernetes_client_error:
         errors.append(f"Python kubernetes client not importable by {wanted.python} "
-                      f"({found.kubernetes_client_error}): run pip install -e . in that environment")
+                      f"({found.kubernetes_client_error}): "
+                      "run pip install -e . in that environment")
     for tool in wanted.tools:
         version = parse_version(found.tools.get(tool.name, ""))
         minimum = parse_version(tool.minimum) or (0, 0, 0)
@@ -166,8 +178,9 @@ def problems(wanted: Wanted, found: Found) -> tuple[list[str], list[str]]:
             needed = wanted.helm4_kubernetes_core_min
             if collection < (parse_version(needed) or (0, 0, 0)):
                 errors.append(
-                    f"helm {version_text(version)} is Helm 4, which the helm modules of kubernetes.core "
-                    f"{found.kubernetes_core or 'unknown'} do not support (Helm 4 needs kubernetes.core >= "
+                    f"helm {version_text(version)} is Helm 4, which the helm modules of "
+                    f"kubernetes.core {found.kubernetes_core or 'unknown'} do not support "
+                    f"(Helm 4 needs kubernetes.core >= "
                     f"{needed}): install Helm 3 ({tool.how}), or kubernetes.core >= {needed}")
     errors_or_warnings = errors if wanted.kind_clusters > 1 else warnings
     low = {key: value for key, value in found.inotify.items()
