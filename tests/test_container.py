@@ -27,7 +27,7 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
-from ansible_cli import ROOT, run_tool
+from ansible_cli import ROOT, recap, run_tool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from grpclab import prerequisites
@@ -93,6 +93,7 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
 @dataclass
 class Built:
     state_dir: Path
+    extra_vars: str
     probe_commands: list[list[str]]
     server_command: list[str]
     build_seconds: float
@@ -122,7 +123,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     deployment = yaml.safe_load((state / "manifests" / "server-deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return Built(state, json.loads((state / "probe-commands.json").read_text()),
+    return Built(state, json.dumps(extra), json.loads((state / "probe-commands.json").read_text()),
                  container["command"], build_seconds)
 
 
@@ -171,6 +172,14 @@ def test_the_role_built_a_small_image_that_runs_as_uid_10001(built):
     # the content tag the kind path loads by points at the same image
     refs = [tag for tag in config["RepoTags"] if ":content-" in tag]
     assert refs == [f"grpclab:content-{config['Id'].removeprefix('sha256:')[:12]}"]
+
+
+def test_a_second_build_changes_nothing(built):
+    # the build cache gives the same image ID; the content tag already points at it
+    run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
+                   "-e", built.extra_vars, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert recap(run.stdout)["changed"] == 0, run.stdout[-4000:]
 
 
 def test_replicas_answer_with_their_pod_name(replicas):

@@ -96,7 +96,7 @@ def test_kind_without_docker_stops_with_one_clear_line_and_changes_nothing():
     docker = [line for line in errors if "Docker daemon not reachable at " in line]
     assert len(docker) == 1, errors
     assert "https://docs.docker.com/engine/install/" in docker[0]
-    for tool in ("kind", "kubectl", "helm"):
+    for tool in ("kind", "helm"):
         if shutil.which(tool) is None:
             assert any(f"{tool} not found" in line for line in errors), tool
     assert "Traceback" not in output
