@@ -1,4 +1,4 @@
-"""images/Dockerfile, read statically; tests/test_container.py builds and runs it on a real engine."""
+"""images/Dockerfile, read statically (tests/test_container.py builds it and runs it)."""
 
 from __future__ import annotations
 
