@@ -20,7 +20,7 @@ from test_container import BASE, IMAGE, PLAYBOOK, REQUIRED, docker, unavailable
 pytestmark = pytest.mark.slow
 
 STAND_IN_KIND = """#!/bin/sh
-# the kind commands grpc_apps runs: get nodes --name C; load docker-image REF... --name C --nodes N,M
+# what grpc_apps asks of kind: get nodes --name C; load docker-image REF... --name C --nodes N,M
 set -eu
 case "$1 $2" in
   "get nodes")
@@ -59,7 +59,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory):
             docker("run", "-d", "--name", name, "--network", "none",
                    "--label", f"grpclab-test-node={cluster}", BASE, "sleep", "infinity")
             crictl = "/usr/local/bin/crictl"
-            docker("exec", name, "sh", "-c", f"printf '%s' '{CRICTL}' > {crictl} && chmod +x {crictl}")
+            script = f"printf '%s' '{CRICTL}' > {crictl} && chmod +x {crictl}"
+            docker("exec", name, "sh", "-c", script)
         yield cluster, names
     finally:
         docker("rm", "--force", *names, check=False)
