@@ -124,8 +124,9 @@ def kubernetes_core_version(ansible_config: str) -> str:
 
 
 def engine_version(logic, host: str) -> tuple[str, str]:
-    """(version, "") from the engine at host, or ("", why not); ssh:// through the docker CLI."""
-    if host.startswith(("unix://", "tcp://", "http://")):
+    """(version, "") from the engine at host, or ("", why not); ssh:// and TLS through the CLI."""
+    tls = bool(os.environ.get("DOCKER_TLS_VERIFY")) and not host.startswith("unix://")
+    if host.startswith(("unix://", "tcp://", "http://")) and not tls:
         try:
             return logic.docker_server_version(host), ""
         except OSError as error:
