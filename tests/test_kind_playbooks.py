@@ -29,7 +29,7 @@ KIND_PATHS = sorted(
         "roles/grpc_apps/tasks/image.yml", "roles/grpc_apps/tasks/apply.yml",
         "roles/grpc_apps/tasks/namespaces-absent.yml", "roles/grpc_probe/tasks/l7-ready.yml",
         "playbooks/tasks/prerequisites-*.yml", "tests/test_container.yml",
-        "tests/test_prerequisites_docker.yml",
+        "tests/test_prerequisites_docker.yml", "tests/test_kind_cilium_release.yml",
         "inventories/kind/**/*.yml", "inventories/existing/**/*.yml", "molecule/kind/**/*.yml",
         "tests/test_kind_render.yml",
     )
