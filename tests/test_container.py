@@ -182,6 +182,19 @@ def test_a_second_build_changes_nothing(built):
     assert recap(run.stdout)["changed"] == 0, run.stdout[-4000:]
 
 
+def test_an_older_content_tag_is_removed_and_only_the_tag(built):
+    stale = "grpclab:content-000000000000"
+    docker("tag", BASE, stale)
+    run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
+                   "-e", built.extra_vars, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert recap(run.stdout)["changed"] == 1, run.stdout[-4000:]
+    assert docker("image", "inspect", stale, check=False).returncode != 0
+    assert docker("image", "inspect", BASE, check=False).returncode == 0
+    tags = json.loads(docker("image", "inspect", IMAGE).stdout)[0]["RepoTags"]
+    assert any(":content-" in tag for tag in tags)
+
+
 def test_replicas_answer_with_their_pod_name(replicas):
     for name, address in zip(replicas, REPLICAS, strict=True):
         with grpc.insecure_channel(f"{address}:{PORT}") as channel:
