@@ -95,6 +95,7 @@ class Built:
     state_dir: Path
     extra_vars: str
     probe_commands: list[list[str]]
+    dns_commands: list[list[str]]
     server_command: list[str]
     build_seconds: float
 
@@ -123,8 +124,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     deployment = yaml.safe_load((state / "manifests" / "server-deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return Built(state, json.dumps(extra), json.loads((state / "probe-commands.json").read_text()),
-                 container["command"], build_seconds)
+    rendered = json.loads((state / "probe-commands.json").read_text())
+    # per case: the probe command, then the cluster DNS check that precedes it
+    return Built(state, json.dumps(extra), rendered[0::2], rendered[1::2], container["command"],
+                 build_seconds)
 
 
 def run_container(name: str, argv: list[str], *, detach: bool, extra: tuple[str, ...] = (),
@@ -218,6 +221,15 @@ def test_the_probe_command_is_the_roles(built):
     assert command[:3] == ["grpclab-probe", "--target", target]
     assert command[command.index("--expect") + 1] == "pinned"
     assert "--json" in command
+
+
+def test_the_dns_wait_answers_once_the_name_resolves(built):
+    add_host = f"--add-host={SERVICE_HOST.format('grpc-server')}:{REPLICAS[0]}"
+    name = f"grpc-client-{uuid.uuid4().hex[:6]}"
+    assert run_container(name, built.dns_commands[0], detach=False,
+                         extra=(add_host,)).returncode == 0
+    # no such name (no cluster DNS here): the wait goes on
+    assert run_container(name, built.dns_commands[0], detach=False).returncode != 0
 
 
 def test_a_verdict_met_exits_0(built, replicas):
