@@ -68,13 +68,8 @@ options:
     description: The ansible.cfg in use, for C(ansible-galaxy collection list).
     type: str
     default: ""
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-author:
-  - grpclab maintainers
+extends_documentation_fragment:
+  - grpclab.lab.common
 """
 
 EXAMPLES = r"""
