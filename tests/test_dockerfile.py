@@ -1,4 +1,4 @@
-"""images/Dockerfile, checked statically (no Docker engine here to build it)."""
+"""images/Dockerfile, read statically (tests/test_container.py builds it and runs it)."""
 
 from __future__ import annotations
 

@@ -180,6 +180,23 @@ def test_cilium_values_merge_the_users_values_last(existing_cilium):
     assert values["kubeProxyReplacement"] is True
 
 
+def test_cilium_values_make_nothing_new_at_render_time(kind_cilium, tmp_path_factory):
+    # the chart's default hubble.tls.auto.method helm makes new certificates on every render,
+    # and kubernetes.core.helm (through helm diff) would upgrade the release on every run
+    values = yaml.safe_load((kind_cilium / "cilium-values.yaml").read_text())
+    assert values["hubble"] == {"enabled": False}
+    again = render(tmp_path_factory, "kind", grpclab_cni="cilium")
+    first = (kind_cilium / "cilium-values.yaml").read_bytes()
+    assert (again / "cilium-values.yaml").read_bytes() == first
+
+
+def test_cilium_hubble_on_makes_its_certificates_in_the_cluster(tmp_path_factory):
+    out = render(tmp_path_factory, "kind", grpclab_cni="cilium", cilium_hubble=True)
+    hubble = yaml.safe_load((out / "cilium-values.yaml").read_text())["hubble"]
+    assert hubble["enabled"] is True and hubble["relay"] == {"enabled": True}
+    assert hubble["tls"]["auto"]["method"] == "cronJob"
+
+
 # --- Kubernetes manifests -----------------------------------------------------------------
 
 
