@@ -5,17 +5,8 @@
 
 from __future__ import annotations
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from grpclab import report
-except ImportError:
-    report = None
-    REPORT_IMPORT_ERROR = traceback.format_exc()
-else:
-    REPORT_IMPORT_ERROR = None
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.grpclab.lab.plugins.module_utils.grpclab_package import import_grpclab
 
 DOCUMENTATION = r"""
 ---
@@ -56,12 +47,9 @@ options:
     default: {}
 attributes:
   check_mode:
-    support: full
     details: In check mode nothing is written; the verdicts and the table are returned.
-  diff_mode:
-    support: none
-author:
-  - grpclab maintainers
+extends_documentation_fragment:
+  - grpclab.lab.common
 """
 
 EXAMPLES = r"""
@@ -130,11 +118,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if report is None:
-        module.fail_json(
-            msg=missing_required_lib("grpclab (pip install -e . in this project)"),
-            exception=REPORT_IMPORT_ERROR,
-        )
+    report = import_grpclab(module, "report")
     params = module.params
     try:
         document = report.build_report(
