@@ -22,7 +22,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: start servers, start Envoy
 
 import conftest  # noqa: E402
+from probe_helpers import envoy_over_replicas  # noqa: E402
 
 from grpclab import probe  # noqa: E402
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
@@ -42,6 +44,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def l7_envoy(workdir: Path, names: Sequence[str], *, name: str = "envoy",
+             extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Greeters called ``names`` on free ports behind a real Envoy; yields its L7 (ROUND_ROBIN)
+    target. Everything stops on exit."""
+    replicas = [(replica, HOST, free_port()) for replica in names]
+    l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
+    with envoy_over_replicas(replicas, l4, l7, admin, workdir, name=name,
+                             extra_args=extra_args) as targets:
+        yield targets["l7"]
 
 
 def measure(run: Callable[[], None]) -> tuple[float, float]:
@@ -100,15 +114,8 @@ def bench_cost_per_call(workdir: Path, calls: int, rounds: int) -> None:
 
 
 def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
-    replicas = conftest.start_replicas(
-        [(f"bench-{i}", HOST, free_port()) for i in (1, 2, 3)], workdir,
-        extra_args=("--max-workers", "64"))
-    l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
-    config = conftest.write_envoy_config(workdir / "envoy.yaml", conftest.envoy_config(
-        [(r.address, r.port) for r in replicas], l4, l7, admin))
-    envoy = conftest.start_envoy(config, admin, workdir / "envoy.log", listeners=[l4, l7])
-    target = f"{l7[0]}:{l7[1]}"
-    try:
+    with l7_envoy(workdir, [f"bench-{i}" for i in (1, 2, 3)],
+                  extra_args=("--max-workers", "64")) as target:
         probe_run(target, 400, connections=4, concurrency=16)  # warm up
         runs = []
         results: list[dict] = []
@@ -116,10 +123,6 @@ def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
             wall, cpu = measure(lambda: results.append(
                 probe_run(target, calls, connections=4, concurrency=16)))
             runs.append((calls / wall, calls / cpu, cpu / wall, results[-1]["observed"]))
-    finally:
-        conftest.stop(envoy)
-        for replica in replicas:
-            conftest.stop(replica.process)
     per_s = statistics.median(r[0] for r in runs)
     per_core = statistics.median(r[1] for r in runs)
     cores = statistics.median(r[2] for r in runs)
@@ -135,24 +138,14 @@ def bench_sized(workdir: Path, counts: tuple[int, ...], rounds: int) -> None:
     print(f"(c) the sized probe through L7 Envoy (ROUND_ROBIN), --expect spread --replicas N, "
           f"{rounds} probes each")
     for count in counts:
-        replicas = conftest.start_replicas(
-            [(f"sized-{count}-{i}", HOST, free_port()) for i in range(count)], workdir)
-        l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
-        config = conftest.write_envoy_config(workdir / f"envoy-{count}.yaml", conftest.envoy_config(
-            [(r.address, r.port) for r in replicas], l4, l7, admin))
-        envoy = conftest.start_envoy(config, admin, workdir / f"envoy-{count}.log",
-                                     listeners=[l4, l7])
-        try:
+        with l7_envoy(workdir, [f"sized-{count}-{i}" for i in range(count)],
+                      name=f"envoy-{count}") as target:
             walls, results = [], []
             for _ in range(rounds):
                 start = time.perf_counter()
                 results.append(probe.probe(probe.ProbeOptions(
-                    target=f"{l7[0]}:{l7[1]}", expect="spread", replicas=count)))
+                    target=target, expect="spread", replicas=count)))
                 walls.append(time.perf_counter() - start)
-        finally:
-            conftest.stop(envoy)
-            for replica in replicas:
-                conftest.stop(replica.process)
         plan = results[0]["calls"]
         passed = sum(1 for r in results if r["passed"])
         wall = statistics.median(walls)

@@ -7,68 +7,23 @@ that fail, stall or answer oddly on purpose; the Greeter itself never does.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent import futures
 
 import grpc
 import pytest
+from probe_helpers import OddGreeter, greeter_servers
 
 from grpclab import calls, probe, targets
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.status import ExitStatus
 from grpclab.verdict import PINNED, UNIDENTIFIED
-
-
-class OddGreeter(helloworld_pb2_grpc.GreeterServicer):
-    """Answers as ``name``; every ``fail_every``-th call ends with ``code`` (or stalls for
-    ``stall`` seconds when a stall is set); records each call's peer address."""
-
-    def __init__(self, name: str = "odd", *, fail_every: int = 0,
-                 code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE, stall: float = 0.0,
-                 metadata: bool = True, message: str | None = None) -> None:
-        self.name = name
-        self.fail_every = fail_every
-        self.code = code
-        self.stall = stall
-        self.metadata = metadata
-        self.message = f"Hello from {name}" if message is None else message
-        self.peers: dict[str, int] = {}
-        self._calls = 0
-        self._lock = threading.Lock()
-
-    def SayHello(self, request, context):
-        with self._lock:
-            self._calls += 1
-            nth = self._calls
-            self.peers[context.peer()] = self.peers.get(context.peer(), 0) + 1
-        if self.fail_every and nth % self.fail_every == 0:
-            if self.stall:
-                time.sleep(self.stall)
-            else:
-                context.abort(self.code, f"call {nth} fails on purpose")
-        if self.metadata:
-            context.send_initial_metadata((("hostname", self.name),))
-        return helloworld_pb2.HelloReply(message=self.message)
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[OddGreeter], str]]:
     """Start a real grpc server for a servicer on 127.0.0.1 (ephemeral port); its target."""
-    servers: list[grpc.Server] = []
-
-    def start(servicer: OddGreeter) -> str:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.stop(0).wait()
+    with greeter_servers(max_workers=16) as start:
+        yield start
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -79,28 +34,29 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 # ---------------------------------------------------------------------------- bad input
 
-BAD_ARGUMENTS = [
-    (["--calls", "0"], "--calls must be at least 1, not 0"),
-    (["--calls", "3"], "--connections 4 is more than --calls 3"),
-    (["--connections", "0"], "--connections must be at least 1"),
-    (["--concurrency", "0"], "--concurrency must be at least 1"),
-    (["--connections", "100", "--concurrency", "100", "--calls", "1000"],
-     "--connections x --concurrency must be at most 4096"),
-    (["--min-share", "1.5"], "--min-share must be between 0 and 1, not 1.5"),
-    (["--min-share", "-0.1"], "--min-share must be between 0 and 1"),
-    (["--min-share", "nan"], "--min-share must be between 0 and 1"),
-    (["--max-error-rate", "2"], "--max-error-rate must be between 0 and 1"),
-    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
-    (["--timeout", "inf"], "--timeout must be a positive number of seconds"),
-    (["--timeout", "1e10"], "--timeout must be a positive number of seconds, at most 86400"),
-    (["--connect-timeout", "1e10"], "--connect-timeout must be a positive number of seconds"),
-    (["--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
-    (["--replicas", "0"], "--replicas must be at least 1"),
-    (["--calls", "many"], "argument --calls: invalid int value: 'many'"),
-    (["--expect", "sideways"], "argument --expect: invalid choice: 'sideways'"),
-    (["--lb", "ring_hash"], "argument --lb: invalid choice: 'ring_hash'"),
-    (["--bogus"], "unrecognized arguments: --bogus"),
-]
+# each one-line error, and the arguments (after --target) that must get it
+REFUSALS = {
+    "--calls must be at least 1, not 0": ["--calls 0"],
+    "--connections 4 is more than --calls 3": ["--calls 3"],
+    "--connections must be at least 1": ["--connections 0"],
+    "--concurrency must be at least 1": ["--concurrency 0"],
+    "--connections x --concurrency must be at most 4096": [
+        "--connections 100 --concurrency 100 --calls 1000"],
+    "--min-share must be between 0 and 1, not 1.5": ["--min-share 1.5"],
+    "--min-share must be between 0 and 1": ["--min-share -0.1", "--min-share nan"],
+    "--max-error-rate must be between 0 and 1": ["--max-error-rate 2"],
+    "--timeout must be a positive number of seconds": ["--timeout 0", "--timeout inf"],
+    "--timeout must be a positive number of seconds, at most 86400": ["--timeout 1e10"],
+    "--connect-timeout must be a positive number of seconds": ["--connect-timeout 1e10"],
+    "--connect-timeout must be a positive number": ["--connect-timeout -1"],
+    "--replicas must be at least 1": ["--replicas 0"],
+    "argument --calls: invalid int value: 'many'": ["--calls many"],
+    "argument --expect: invalid choice: 'sideways'": ["--expect sideways"],
+    "argument --lb: invalid choice: 'ring_hash'": ["--lb ring_hash"],
+    "unrecognized arguments: --bogus": ["--bogus"],
+}
+BAD_ARGUMENTS = [pytest.param(extra.split(), message, id=extra)
+                 for message, extras in REFUSALS.items() for extra in extras]
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD_ARGUMENTS)

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import REPO, envoy_config, start_envoy, start_replicas, stop, write_envoy_config
+from conftest import REPO
+from probe_helpers import envoy_over_replicas
 
 from grpclab import probe
 from grpclab.status import ExitStatus
@@ -27,20 +28,10 @@ PROBES_IN_A_ROW = 20
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    # all replicas spawned at once, then waited for
     folder = tmp_path_factory.mktemp("scale")
-    replicas = start_replicas(REPLICAS, folder)  # all spawned at once, then waited for
-    try:
-        config = write_envoy_config(folder / "envoy.yaml", envoy_config(
-            [(r.address, r.port) for r in replicas], L4, L7, ADMIN))
-        envoy = start_envoy(config, ADMIN, folder / "envoy.log", listeners=[L4, L7])
-    except BaseException:
-        for replica in replicas:
-            stop(replica.process)
-        raise
-    yield {"l4": f"{L4[0]}:{L4[1]}", "l7": f"{L7[0]}:{L7[1]}"}
-    stop(envoy)
-    for replica in replicas:
-        stop(replica.process)
+    with envoy_over_replicas(REPLICAS, L4, L7, ADMIN, folder) as targets:
+        yield targets
 
 
 def sized(target: str, expect: str) -> dict:

@@ -9,18 +9,13 @@ addresses: no lab lock needed.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from concurrent import futures
 
-import grpc
 import jsonschema
 import pytest
-from conftest import envoy_config, start_envoy, start_replicas, stop, write_envoy_config
+from probe_helpers import OddGreeter, envoy_over_replicas, greeter_servers
 
 from grpclab import probe, report, timeline
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.table import render_table
 from grpclab.timeline import PacedRun
 
@@ -31,19 +26,8 @@ L4, L7, ADMIN = ("127.0.32.11", 50051), ("127.0.32.12", 50051), ("127.0.32.13", 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     folder = tmp_path_factory.mktemp("timeline")
-    replicas = start_replicas(REPLICAS, folder)
-    try:
-        config = write_envoy_config(folder / "envoy.yaml", envoy_config(
-            [(r.address, r.port) for r in replicas], L4, L7, ADMIN))
-        envoy = start_envoy(config, ADMIN, folder / "envoy.log", listeners=[L4, L7])
-    except BaseException:
-        for replica in replicas:
-            stop(replica.process)
-        raise
-    yield {"l4": f"{L4[0]}:{L4[1]}", "l7": f"{L7[0]}:{L7[1]}"}
-    stop(envoy)
-    for replica in replicas:
-        stop(replica.process)
+    with envoy_over_replicas(REPLICAS, L4, L7, ADMIN, folder) as targets:
+        yield targets
 
 
 @pytest.fixture(scope="module")
@@ -129,45 +113,15 @@ def test_l4_keeps_one_segment_per_connection(proxy, capsys):
 
 # ---------------------------------------------------------------------------- open loop
 
-class Stalling(helloworld_pb2_grpc.GreeterServicer):
-    """Every call takes ``delay`` seconds; every ``fail_every``-th fails UNAVAILABLE."""
-
-    def __init__(self, delay: float = 0.0, fail_every: int = 0) -> None:
-        self.delay, self.fail_every = delay, fail_every
-        self.calls = 0
-        self.lock = threading.Lock()
-
-    def SayHello(self, request, context):
-        with self.lock:
-            self.calls += 1
-            nth = self.calls
-        time.sleep(self.delay)
-        if self.fail_every and nth % self.fail_every == 0:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "on purpose")
-        context.send_initial_metadata((("hostname", "stalling"),))
-        return helloworld_pb2.HelloReply(message="Hello from stalling")
-
-
 @pytest.fixture
 def serve() -> Iterator:
-    servers: list[grpc.Server] = []
-
-    def start(servicer: Stalling) -> str:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=128))
-        helloworld_pb2_grpc.add_GreeterServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.stop(0).wait()
+    with greeter_servers(max_workers=128) as start:
+        yield start
 
 
 def test_calls_are_sent_on_schedule_while_answers_are_slow(serve, capsys):
     """A closed loop of one call in flight would make 4 calls here; the pacer sends 200."""
-    target = serve(Stalling(delay=0.5))
+    target = serve(OddGreeter("stalling", fail_every=1, stall=0.5))  # every call 0.5 s
     status = probe.main(["--target", target, "--connections", "1", "--duration", "2",
                          "--rate", "100", "--json"])
     result = json.loads(capsys.readouterr().out)
@@ -180,7 +134,7 @@ def test_calls_are_sent_on_schedule_while_answers_are_slow(serve, capsys):
 
 
 def test_failures_are_recorded_per_call_and_per_second(serve, capsys):
-    target = serve(Stalling(fail_every=10))
+    target = serve(OddGreeter("stalling", fail_every=10))  # UNAVAILABLE
     status = probe.main(["--target", target, "--connections", "2", "--duration", "2",
                          "--rate", "100", "--expect", "pinned", "--json"])
     result = json.loads(capsys.readouterr().out)
