@@ -11,8 +11,8 @@ expect spread) and L4 (grpc-server-l4, expect pinned): the calls it chose, its t
 many verdicts were right (all of them expected). Then teardown. It prints one table, and the
 machine's load average, which the times follow closely on this shared 2-core machine.
 It binds the lab's addresses: run it under the lab lock. ``-e VAR=VALUE`` is passed to every
-playbook run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.31 -e
-grpclab_lab_service_network=127.0.32`` keeps clear of a lab left up on the default addresses).
+playbook run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.61 -e
+grpclab_lab_service_network=127.0.62`` keeps clear of a lab left up on the default addresses).
 """
 
 from __future__ import annotations

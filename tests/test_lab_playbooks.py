@@ -3,7 +3,7 @@
 Each test runs ``ansible-playbook playbooks/<name>.yml`` from the project root, as a user
 would, against the real lab node, Envoy and server processes. So that a lab someone left up
 in this checkout (or another one) on the default addresses is neither torn down nor in the
-way, the tests give their clusters their own state root and address plan (127.0.31-34.x).
+way, the tests give their clusters their own state root and address plan (127.0.61-64.x).
 They still bind loopback addresses: run them under the lab lock,
 ``flock /tmp/grpclab-net.lock python -m pytest``.
 To stay fast on two cores the tests share one bring-up, in file order: bad input first
@@ -37,7 +37,7 @@ STATE_ROOT = Path(tempfile.gettempdir()) / f"grpclab-test-lab-playbooks-{os.getu
 CILIUM_STATE = STATE_ROOT / "lab" / "grpclab-cilium"
 BASELINE_STATE = STATE_ROOT / "lab" / "grpclab-baseline"
 # (pod network, Service network) of each cluster, instead of 127.0.1/2 and 127.0.3/4
-NETWORKS = {"cilium": ("127.0.31", "127.0.32"), "baseline": ("127.0.33", "127.0.34")}
+NETWORKS = {"cilium": ("127.0.61", "127.0.62"), "baseline": ("127.0.63", "127.0.64")}
 POD, SERVICE = NETWORKS["cilium"]
 
 
