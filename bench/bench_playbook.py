@@ -8,8 +8,8 @@ task took, and prints each figure with the probe's share and the goal on the 2-c
 (from nothing under 10 s, second run under 4 s, teardown under 3 s), then the machine's load
 average, which these figures follow closely. With --repeat N, the median of N rounds.
 It binds the lab's addresses: run it under the lab lock. ``-e VAR=VALUE`` is passed to every
-run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.31 -e
-grpclab_lab_service_network=127.0.32`` keeps clear of a lab left up on the default addresses).
+run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.61 -e
+grpclab_lab_service_network=127.0.62`` keeps clear of a lab left up on the default addresses).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ expect spread) and L4 (grpc-server-l4, expect pinned): the calls it chose, its t
 many verdicts were right (all of them expected). Then teardown. It prints one table, and the
 machine's load average, which the times follow closely on this shared 2-core machine.
 It binds the lab's addresses: run it under the lab lock. ``-e VAR=VALUE`` is passed to every
-playbook run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.31 -e
-grpclab_lab_service_network=127.0.32`` keeps clear of a lab left up on the default addresses).
+playbook run (``-e grpclab_state_root=/tmp/x -e grpclab_lab_pod_network=127.0.61 -e
+grpclab_lab_service_network=127.0.62`` keeps clear of a lab left up on the default addresses).
 """
 
 from __future__ import annotations
@@ -106,13 +106,14 @@ def memory(pods: list[dict]) -> tuple[float, float]:
     return total, statistics.mean(servers) if servers else 0.0
 
 
-def probe(target: str, expect: str, replicas: int, runs: int) -> ProbeRuns:
+def probe(target: str, expect: str, replicas: int, runs: int, calls: int | None) -> ProbeRuns:
     found = ProbeRuns()
+    sized = ["--calls", str(calls)] if calls else []
     for _ in range(runs):
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "grpclab.probe", "--target", target, "--expect", expect,
-             "--replicas", str(replicas), "--json"],
+             "--replicas", str(replicas), "--json", *sized],
             capture_output=True, text=True, check=False, env=environment())
         found.seconds.append(time.perf_counter() - started)
         try:
@@ -128,7 +129,7 @@ def probe(target: str, expect: str, replicas: int, runs: int) -> ProbeRuns:
     return found
 
 
-def measure(replicas: int, runs: int) -> Row:
+def measure(replicas: int, runs: int, calls: int | None) -> Row:
     rc, output, bring_up = playbook("cilium.yml", f"grpclab_replicas={replicas}")
     verdict = VERDICT.search(output)
     if verdict is None:
@@ -142,8 +143,8 @@ def measure(replicas: int, runs: int) -> Row:
         return f"{services[name]['cluster_ip']}:{services[name]['port']}"
 
     return Row(replicas, bring_up, verdict.group(1), used, per_server,
-               probe(address("grpc-server"), "spread", replicas, runs),
-               probe(address("grpc-server-l4"), "pinned", replicas, runs))
+               probe(address("grpc-server"), "spread", replicas, runs, calls),
+               probe(address("grpc-server-l4"), "pinned", replicas, runs, calls))
 
 
 def describe(runs: ProbeRuns, total: int) -> str:
@@ -156,6 +157,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 3, 10, 32, 100])
     parser.add_argument("--probes", type=int, default=20, help="probes per Service and count")
+    parser.add_argument("--calls", type=int, help="the probes' --calls (default: the probe's own)")
     parser.add_argument("-e", dest="extra", action="append", default=[],
                         help="VAR=VALUE passed to every ansible-playbook run")
     args = parser.parse_args()
@@ -164,11 +166,11 @@ def main() -> int:
     for replicas in args.replicas:
         if playbook("teardown.yml")[0] != 0:
             sys.exit("bench: teardown failed")
-        rows.append(measure(replicas, args.probes))
+        rows.append(measure(replicas, args.probes, args.calls))
         print(f"  {replicas} replicas measured", file=sys.stderr, flush=True)
     playbook("teardown.yml")
     print(f"lab, cilium.yml from nothing to verdict, then {args.probes} probes per Service "
-          f"(default calls), {os.cpu_count()} cores")
+          f"({args.calls or 'default'} calls), {os.cpu_count()} cores")
     print(f"{'replicas':>8} {'to verdict':>10} {'play':>5} {'memory':>9} {'per pod':>8}   "
           f"{'L7 spread right calls  time':<27}   {'L4 pinned right calls  time':<27}")
     for row in rows:
@@ -176,7 +178,7 @@ def main() -> int:
               f"{row.memory_mb:>6.0f} MB {row.per_server_mb:>5.1f} MB   "
               f"{describe(row.l7, args.probes):<27}   {describe(row.l4, args.probes):<27}")
         for wrong in (row.l7.wrong + row.l4.wrong)[:3]:
-            print(f"{'':>10}wrong: {wrong}")
+            print(f"{'':>10}wrong: {wrong[:160]}")
     print(f"load average {' '.join(f'{load:.1f}' for load in os.getloadavg())} (1, 5, 15 min)")
     return 0
 
