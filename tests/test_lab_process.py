@@ -46,6 +46,15 @@ def test_started_process_is_recorded_and_detached(state_dir: Path) -> None:
     assert (state_dir / "sleeper.log").read_text().startswith("--- ")
 
 
+def test_launch_gives_the_child_and_its_environment(state_dir: Path) -> None:
+    """The node's way in: the Popen to wait on, and exactly ``base_env`` plus ``env``."""
+    printer = [sys.executable, "-c", "import os; print(sorted(os.environ))"]
+    child, record = lab.processes.launch(state_dir, "printer", printer, env={"B": "2"},
+                                         base_env={"A": "1"})
+    assert child.wait(timeout=20) == 0 and record.pid == child.pid and record.env == {"B": "2"}
+    assert "['A', 'B'" in (state_dir / "printer.log").read_text()
+
+
 def test_second_ensure_changes_nothing(state_dir: Path) -> None:
     first = lab.ensure_started(state_dir, "sleeper", SLEEPER)
     again = lab.ensure_started(state_dir, "sleeper", SLEEPER)

@@ -1,11 +1,11 @@
-"""The lab platform's plumbing: detached processes tracked by pid files, and the preflight.
+"""Detached processes tracked by pid files, and how to tell that one is ready.
 
 On the lab a pod is a server process on its own loopback address and a Service is a listener of
-one real Envoy. Each process of a lab cluster lives in the cluster's state directory:
-``<name>.pid`` (a JSON record: pid, argv, environment, listen addresses, checksums of watched
-files) and ``<name>.log`` (its stdout and stderr). A pid file is trusted only while its pid is
-alive and ``/proc/<pid>/cmdline`` is the recorded argv; otherwise it is stale and removed.
-Nothing is ever found or killed by name.
+one real Envoy. Each process of a lab cluster lives in a state directory: ``<name>.pid`` (a JSON
+record: pid, argv, environment, listen addresses, checksums of watched files) and
+``<name>.log`` (its stdout and stderr). A pid file is trusted only while its pid is alive and
+``/proc/<pid>/cmdline`` is the recorded argv; otherwise it is stale and removed. Nothing is ever
+found or killed by name.
 
 The Ansible collection ``grpclab.lab`` wraps these functions; this module never imports Ansible.
 """
@@ -25,44 +25,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grpclab.sockets import bind_error
+from grpclab.lab.errors import LabError
 
 PID_SUFFIX = ".pid"
 LOG_SUFFIX = ".log"
 POLL_INTERVAL = 0.05
-
-
-class LabError(Exception):
-    """A lab operation that cannot be done; the message is one line meant for people."""
-
-
-# --- pod names -------------------------------------------------------------------------------
-
-# the alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes)
-NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def _stable_token(seed: str, length: int) -> str:
-    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
-    token = []
-    for _ in range(length):
-        digest, index = divmod(digest, len(NAME_ALPHABET))
-        token.append(NAME_ALPHABET[index])
-    return "".join(token)
-
-
-def pod_names(app: str, template: str, replicas: int) -> list[str]:
-    """Pod-like names ``<app>-<template hash>-<suffix>``, as a Deployment's ReplicaSet makes.
-
-    Unlike Kubernetes the suffixes are not random: the same template (any string describing
-    the pod spec, the cluster name included) and replica index give the same name on every
-    run, so a second run finds its pods. A changed template renames every pod, as a rollout.
-    """
-    if replicas < 0:
-        raise ValueError("replicas must be >= 0")
-    template_hash = _stable_token(f"{app}\0{template}", 10)
-    return [f"{app}-{template_hash}-{_stable_token(f'{template_hash}/{index}', 5)}"
-            for index in range(replicas)]
 
 
 # --- pid files -------------------------------------------------------------------------------
@@ -207,6 +174,16 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
           env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
           watch: Mapping[str, str | None] | None = None) -> ProcessRecord:
     """Start ``argv`` detached (own session, cwd the state directory, output to its log)."""
+    return launch(state_dir, name, argv, env=env, listen=listen, watch=watch)[1]
+
+
+def launch(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
+           env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
+           watch: Mapping[str, str | None] | None = None,
+           base_env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, ProcessRecord]:
+    """``start``, also giving the child's Popen to a caller that waits for it (the lab node).
+    The child's environment is ``base_env`` (default: this process's) updated with ``env``;
+    the pid file records ``env`` only."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     env = dict(env or {})
@@ -216,7 +193,8 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
         out.flush()
         try:
             child = subprocess.Popen(
-                list(argv), cwd=state_dir, env={**os.environ, **env},
+                list(argv), cwd=state_dir,
+                env={**(os.environ if base_env is None else base_env), **env},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True,
             )
@@ -225,7 +203,7 @@ def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
     record = ProcessRecord(pid=child.pid, argv=list(argv), env=env, listen=list(listen),
                            watch=dict(watch or {}), started=time.time())
     write_record(pid_path(state_dir, name), record)
-    return record
+    return child, record
 
 
 def _gone(pid: int, argv: Sequence[str]) -> bool:
@@ -397,69 +375,3 @@ def ensure_absent(state_dir: str | os.PathLike, name: str, *, stop_timeout: floa
     path.unlink(missing_ok=True)
     return Outcome(True, "stopped" if running else "absent", record.pid if record else None,
                    [how], log)
-
-
-# --- preflight -------------------------------------------------------------------------------
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise LabError(f"{address!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
-def address_problem(address: str) -> str | None:
-    """None when ``address`` (host:port) can be bound now, else why not, in one line."""
-    problem = bind_error(*split_address(address))
-    return f"{address} is already in use ({problem})" if problem else None
-
-
-def binary_version(argv: Sequence[str], timeout: float = 20.0) -> str:
-    """The first output line of ``argv`` (e.g. ``envoy --version``); LabError if it cannot run."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except FileNotFoundError as error:
-        raise LabError(f"{argv[0]} not found") from error
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise LabError(f"{argv[0]} cannot run: {error}") from error
-    output = (done.stdout + done.stderr).strip()
-    if done.returncode != 0:
-        last = output.splitlines()[-1] if output else f"exit status {done.returncode}"
-        raise LabError(f"{' '.join(argv)} failed: {last}")
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
-@dataclass
-class PreflightReport:
-    versions: dict[str, str] = field(default_factory=dict)
-    checked: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)  # planned addresses our own processes hold
-    problems: list[str] = field(default_factory=list)
-
-
-def preflight(state_dir: str | os.PathLike, addresses: Sequence[str],
-              binaries: Sequence[Sequence[str]] = ()) -> PreflightReport:
-    """Check that every binary runs and every planned address is free, except the addresses
-    that this cluster's own live processes (its pid files) already hold."""
-    report = PreflightReport()
-    for argv in binaries:
-        try:
-            report.versions[argv[0]] = binary_version(argv)
-        except LabError as error:
-            report.problems.append(str(error))
-    held = {address for record in live_records(state_dir).values() for address in record.listen}
-    for address in addresses:
-        if address in held:
-            report.held.append(address)
-            continue
-        report.checked.append(address)
-        try:
-            problem = address_problem(address)
-        except LabError as error:
-            problem = str(error)
-        if problem:
-            report.problems.append(problem)
-    return report
