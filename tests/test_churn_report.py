@@ -78,7 +78,7 @@ class _Page(HTMLParser):
 
 
 def test_report_html_in_headless_chromium_shows_every_run_and_picture(written, tmp_path):
-    folder, document = written
+    folder, _ = written
     page_text = (folder / "report.html").read_text()
     assert "http:" not in page_text and "<script" not in page_text
     done = chromium(tmp_path / "profile", "--dump-dom", (folder / "report.html").as_uri())

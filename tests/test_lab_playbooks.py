@@ -98,10 +98,11 @@ def lab_from_nothing():
      "value of grpc_apps_lb_l7_algorithm must be one of: , round_robin, least_request, random, "
      "got: fastest"),
     ("grpclab_scenario=canary",
-     "value of grpclab_scenario must be one of: baseline, cilium, cilium-l4, client-side, "
+     "value of grpclab_scenario must be one of: baseline, max-age, cilium, cilium-l4, client-side, "
      "got: canary"),
     ("grpclab_platform=mars", "value of grpclab_platform must be one of: lab, kind, existing"),
-    ("grpc_probe_expect=maybe", "value of grpc_probe_expect must be one of: spread, pinned, none"),
+    ("grpc_probe_expect=maybe",
+     "value of grpc_probe_expect must be one of: spread, pinned, rotating, none"),
     ("grpc_probe_calls=0", "grpc_probe_calls, grpc_probe_connections and grpc_probe_concurrency "
      "must be at least 1"),
     ("grpclab_cluster_name=../elsewhere", 'grpclab_cluster_name "../elsewhere" must be lowercase'),
