@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from ansible_cli import ROOT
-from test_lab_playbooks import CILIUM_STATE, playbook
+from test_lab_playbooks import CILIUM_STATE, NETWORKS, playbook
 
 pytestmark = pytest.mark.slow
 
@@ -94,11 +94,17 @@ def test_cilium_without_l7_breaks_the_scale_out_promise_in_one_line(cilium_up):
     assert "not met, not every connection reached" in line
 
 
+# max-age runs on the baseline cluster: its addresses, as the lab playbook tests give them
+BASELINE_NETWORKS = tuple(f"grpclab_lab_{kind}_network={net}"
+                          for kind, net in zip(("pod", "service"), NETWORKS["baseline"],
+                                               strict=True))
+
+
 def test_max_age_rotates_and_without_age_is_pinned_in_one_line():
-    run = playbook("max-age")
+    run = playbook("max-age", *BASELINE_NETWORKS)
     assert run.rc == 0, run
     assert "verdict      PASS: expected rotating, observed rotating" in run.output, run
-    broken = playbook("max-age", "grpc_apps_server_max_connection_age=0")
+    broken = playbook("max-age", *BASELINE_NETWORKS, "grpc_apps_server_max_connection_age=0")
     assert broken.rc != 0 and broken.failed == 1, broken
     assert re.search(r"msg: .rotating not met: 0 of 4 connections moved replica",
                      broken.output), broken

@@ -1,4 +1,5 @@
-"""The walk-through's client as a real process against real servers."""
+"""The walk-through's client as a real process against real servers, and on a real lab node
+(its own loopback ranges 127.0.45.x for pods, 127.0.46.x for Services: no lab lock needed)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
+from conftest import lab_manifests, start_lab_node
+
+from grpclab.client import channel_target, dns_server_problem, has_scheme
 
 ADDRESS = "127.0.5.2"  # outside every lab address plan
+POD_NET, SVC_NET = "127.0.45", "127.0.46"
 
 
 def run_client(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    if env is None:  # the lab's DNS only when a test sets it
+        env = {k: v for k, v in os.environ.items() if k != "GRPCLAB_DNS"}
     return subprocess.run([sys.executable, "-m", "grpclab.client", *args],
                           capture_output=True, text=True, timeout=60, env=env)
 
@@ -110,3 +119,116 @@ def test_no_target_is_one_line_and_exit_2():
     assert result.returncode == 2
     assert "no target" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------- GRPCLAB_DNS
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("grpc-server.grpc-server:50051", "dns://127.0.2.253:10053/grpc-server.grpc-server:50051"),
+    ("localhost:50051", "dns://127.0.2.253:10053/localhost:50051"),
+    ("10.96.0.10:50051", "dns://127.0.2.253:10053/10.96.0.10:50051"),
+    ("[::1]:50051", "dns://127.0.2.253:10053/[::1]:50051"),
+    ("dns:///grpc-server.grpc-server:50051", "dns:///grpc-server.grpc-server:50051"),
+    ("dns://8.8.8.8/grpc-server:50051", "dns://8.8.8.8/grpc-server:50051"),
+    ("DNS:///a:1", "DNS:///a:1"),
+    ("ipv4:127.0.0.1:50051,127.0.0.2:50051", "ipv4:127.0.0.1:50051,127.0.0.2:50051"),
+    ("ipv6:[::1]:50051", "ipv6:[::1]:50051"),
+    ("unix:/tmp/greeter.sock", "unix:/tmp/greeter.sock"),
+    ("xds:///greeter", "xds:///greeter"),
+])
+def test_a_target_without_a_scheme_goes_to_the_lab_dns(target, expected):
+    assert channel_target(target, "127.0.2.253:10053") == expected
+    assert channel_target(target, "") == target  # no GRPCLAB_DNS: as given
+    assert has_scheme(target) == (expected == target)
+
+
+@pytest.mark.parametrize("value", ["127.0.2.253", "127.0.2.253:0", "127.0.2.253:65536",
+                                   ":10053", "a b:53", "dns://127.0.2.253:53", "h:53/x"])
+def test_a_malformed_dns_server_is_named(value):
+    assert dns_server_problem(value) == \
+        f"GRPCLAB_DNS must be host:port of a DNS server, not {value!r}"
+
+
+@pytest.mark.parametrize("value", ["127.0.2.253:10053", "dns.local:53", "[::1]:53"])
+def test_a_dns_server_host_port_is_accepted(value):
+    assert dns_server_problem(value) is None
+
+
+def test_bad_grpclab_dns_is_one_line_and_exit_2():
+    env = {**os.environ, "GRPCLAB_DNS": "127.0.2.253"}
+    result = run_client("--target", f"{ADDRESS}:50079", "--count", "1", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "grpclab-client: error: GRPCLAB_DNS must be host:port of a DNS server, not '127.0.2.253'")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_address_target_needs_no_dns_answer(server):
+    # nothing answers DNS on this port: gRPC's dns resolver takes an address as it is
+    env = {**os.environ, "GRPCLAB_DNS": f"{ADDRESS}:10053"}
+    result = run_client("--target", f"{ADDRESS}:50071", "--count", "1", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"client calling dns://{ADDRESS}:10053/{ADDRESS}:50071" in result.stdout
+    assert "Hello from grpc-server-abc12-q1" in result.stdout
+
+
+def client_manifest() -> str:
+    """The walk-through client as grpc_apps renders it (client-deployment.yaml.j2 with its
+    defaults): SERVER_URL is the Service's short name, which only a cluster DNS resolves."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "grpc-client"}}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "grpc-client", "namespace": "grpc-client",
+                     "labels": {"app": "grpc-client"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "grpc-client"}},
+            "template": {
+                "metadata": {"labels": {"app": "grpc-client"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 5,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "containers": [{
+                        "name": "grpc-client", "image": "grpclab:0.1.0",
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["grpclab-client", "--interval", "0.2"],
+                        "env": [{"name": "SERVER_URL",
+                                 "value": "grpc-server.grpc-server:50051"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                      "limits": {"cpu": "500m", "memory": "256Mi"}},
+                    }],
+                },
+            },
+        },
+    }
+    return yaml.safe_dump_all([namespace, deployment], sort_keys=False)
+
+
+def test_the_client_pod_resolves_the_service_short_name_on_the_lab(tmp_path: Path):
+    node = start_lab_node(tmp_path / "h1a-client", POD_NET, SVC_NET,
+                          {**lab_manifests(), "client-deployment.yaml": client_manifest()})
+    log = ""
+    try:
+        node.rollout()
+        done = node.cli("rollout", "status", "deployment", "grpc-client", "-n", "grpc-client",
+                        "--timeout", "60", timeout=70)
+        assert done.returncode == 0, done.stdout + done.stderr
+        client = next(p for p in node.status()["pods"] if p["deployment"] == "grpc-client")
+        replicas = {p["name"] for p in node.server_pods()}
+        received: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(received) < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            log = (node.state_dir / "pods" / f"{client['name']}.log").read_text()
+            received = [line.split("Hello from ", 1)[1] for line in log.splitlines()
+                        if "Greeter client received: Hello from " in line]
+    finally:
+        node.stop()
+    assert f"client calling dns://{node.dns}/grpc-server.grpc-server:50051" in log, log
+    assert len(received) >= 6, log
+    assert set(received) <= replicas, log
+    # grpc-server is the lb-l7 Service: Envoy spreads the one connection's calls (per request)
+    assert len(set(received[:6])) >= 2, log
+    assert node.process.returncode == 0

@@ -167,11 +167,27 @@ def test_scale_and_rollout_keep_envoy_and_the_connection(node: LabNode) -> None:
         assert node.cli("rollout", "restart", "deployment", "grpc-server").returncode == 0
         node.rollout()
         time.sleep(0.2)
-    assert failed_scale_out == 0
-    assert len(caller.failures) <= 2, "more than the calls in flight failed"
+    assert failed_scale_out == 0, caller.last_error
+    assert len(caller.failures) <= 2, f"more than the calls in flight failed: {caller.last_error}"
     assert caller.states == [], f"the client's connection broke: {caller.states}"
     assert node.status()["node"]["envoy_pid"] == envoy
     assert not old & {p["name"] for p in node.server_pods()}, "rollout restart kept old pods"
+
+
+def test_scale_keeps_a_pinned_l4_connection(node: LabNode) -> None:
+    """On L4 a connection stays on its pod; scale-in removes the youngest pods first, so a
+    connection made before a scale 3 -> 5 -> 3 keeps its pod and never breaks."""
+    envoy = node.status()["node"]["envoy_pid"]
+    with Caller(node.target("grpc-server-l4")) as caller:
+        assert node.cli("scale", "deployment", "grpc-server", "--replicas", "5").returncode == 0
+        node.rollout()
+        assert node.cli("scale", "deployment", "grpc-server", "--replicas", "3").returncode == 0
+        node.rollout()
+        time.sleep(0.3)
+    assert not caller.failures, f"{len(caller.failures)} failed: {caller.last_error}"
+    assert caller.states == [], f"the connection broke: {caller.states}"
+    assert len(caller.replicas) == 1, caller.replicas  # pinned
+    assert node.status()["node"]["envoy_pid"] == envoy
 
 
 def test_headless_dns_follows_readiness(node: LabNode) -> None:

@@ -3,6 +3,13 @@
 Like the client of the reference walk-through, it keeps a single channel (one HTTP/2 connection)
 for its whole life, which is exactly what makes per-connection balancing pin it to one replica.
 An error is logged with its status code and the loop goes on, so a server restart does not end it.
+
+On the lab node, ``$GRPCLAB_DNS`` (``host:port`` of the node's cluster DNS, set in every pod's
+environment) is the lab node's stand-in for resolv.conf: a target without a scheme, such as
+``grpc-server.grpc-server:50051``, is resolved by gRPC's dns resolver at that server
+(``dns://$GRPCLAB_DNS/grpc-server.grpc-server:50051``), which answers ``<svc>.<ns>`` as a pod's
+resolver does. A target with a scheme (``dns:///...``, ``ipv4:...``, ``unix:...``) is used as
+given, and without ``$GRPCLAB_DNS`` every target is.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -20,6 +28,37 @@ from grpclab import MAX_SECONDS
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 
 log = logging.getLogger("grpclab.client")
+
+DNS_ENV = "GRPCLAB_DNS"
+# gRPC's resolver schemes: "host:port" also reads as "scheme:rest", so it is a URI only for one
+# of these or when the rest starts with "//"
+_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds",
+                      "google-c2p"})
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)\Z", re.DOTALL)
+_HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})\Z")
+
+
+def has_scheme(target: str) -> bool:
+    """Whether gRPC reads ``target`` as a URI with a resolver scheme."""
+    match = _SCHEME_RE.match(target)
+    return match is not None and (match.group(1).lower() in _SCHEMES
+                                  or match.group(2).startswith("//"))
+
+
+def dns_server_problem(dns_server: str) -> str | None:
+    """Why ``dns_server`` is not ``host:port`` with a port of 1-65535, or None."""
+    match = _HOST_PORT_RE.match(dns_server)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        return f"{DNS_ENV} must be host:port of a DNS server, not {dns_server!r}"
+    return None
+
+
+def channel_target(target: str, dns_server: str) -> str:
+    """The target the channel is made for: ``dns://DNS_SERVER/TARGET`` when a DNS server is
+    given and ``target`` has no scheme, else ``target`` unchanged."""
+    if not dns_server or has_scheme(target):
+        return target
+    return f"dns://{dns_server}/{target}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,13 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             or args.count < 0:
         parser.error(f"--interval must be 0 to {MAX_SECONDS:g} seconds, --timeout above 0 and "
                      f"at most {MAX_SECONDS:g}, --count >= 0")
+    dns_server = os.environ.get(DNS_ENV, "")
+    problem = dns_server and dns_server_problem(dns_server)
+    if problem:
+        parser.error(problem)
+    target = channel_target(args.target, dns_server)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("client calling %s every %ss", args.target, args.interval)
+    log.info("client calling %s every %ss", target, args.interval)
     try:
-        failed = run(args.target, interval=args.interval, count=args.count, timeout=args.timeout,
+        failed = run(target, interval=args.interval, count=args.count, timeout=args.timeout,
                      name=args.name, stop=stop)
     except ValueError as error:  # grpc rejects a malformed target when the channel is made
         print(f"grpclab-client: error: bad target {args.target!r}: {error}", file=sys.stderr)

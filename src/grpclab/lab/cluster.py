@@ -77,16 +77,19 @@ def read_config(state_dir: Path) -> ClusterConfig:
     binary = raw.get("envoyBinary") or find_envoy_binary()
     if not binary:
         raise LabError(f"{path}: envoyBinary is not set and no envoy is installed")
-    return ClusterConfig(
-        name=str(raw.get("name") or state_dir.name),
-        pod_network=parse_network(raw["podNetwork"], "podNetwork"),
-        service_network=parse_network(raw["serviceNetwork"], "serviceNetwork"),
-        dns=split_address(str(raw["dnsAddress"])),
-        envoy_admin=split_address(str(raw["envoyAdmin"])),
-        envoy_binary=str(binary),
-        envoy_concurrency=int(raw.get("envoyConcurrency", 1)),
-        envoy_log_level=str(raw.get("envoyLogLevel", "warn")),
-    )
+    try:
+        return ClusterConfig(
+            name=str(raw.get("name") or state_dir.name),
+            pod_network=parse_network(raw["podNetwork"], "podNetwork"),
+            service_network=parse_network(raw["serviceNetwork"], "serviceNetwork"),
+            dns=split_address(str(raw["dnsAddress"])),
+            envoy_admin=split_address(str(raw["envoyAdmin"])),
+            envoy_binary=str(binary),
+            envoy_concurrency=int(raw.get("envoyConcurrency", 1)),
+            envoy_log_level=str(raw.get("envoyLogLevel", "warn")),
+        )
+    except (LabError, ValueError) as error:
+        raise LabError(f"{path}: {error}") from None
 
 
 def state_dir_of(state_root: str | None, cluster: str | None, state_dir: str | None) -> Path:

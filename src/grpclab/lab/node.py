@@ -32,6 +32,8 @@ from grpclab.lab.ipam import POD_RANGE, Ipam, load_json
 from grpclab.lab.names import random_suffix
 from grpclab.lab.preflight import address_problem
 
+# POD_RANGE (imported), MEMORY_PER_POD and mem_available are read by the lookup
+# grpclab.lab.capacity too
 POLL = 0.2
 MEMORY_PER_POD = 40 * 2**20  # what a grpclab-server process takes, about
 ENVOY_START_TIMEOUT = 30.0

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import Deployment, Probe
-from grpclab.lab.processes import launch, pid_path, read_record, stop
+from grpclab.lab.processes import (
+    ProcessRecord,
+    is_running,
+    launch,
+    pid_path,
+    read_record,
+    stop,
+)
 
 FAST_PROBE = 0.1
 BACKOFF_FIRST = 0.1
@@ -103,6 +110,8 @@ class Pod:
     def __post_init__(self) -> None:
         self.template_hash = self.deployment.template_hash
         self._wake_r, self._wake_w = os.pipe()
+        self._pipe_lock = threading.Lock()
+        self._pipe_closed = False
         self._thread = threading.Thread(target=self._run, name=f"pod {self.name}", daemon=True)
 
     # --- called by the node --------------------------------------------------------------
@@ -128,8 +137,9 @@ class Pod:
     # --- the pod's own thread ------------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        with self._pipe_lock:  # never a write to a closed (maybe reused) descriptor
+            if not self._pipe_closed:
+                os.write(self._wake_w, b"x")
 
     def _set(self, **changes: object) -> None:
         changed = any(getattr(self, key) != value for key, value in changes.items())
@@ -159,8 +169,10 @@ class Pod:
                 backoff = min(backoff * 2, BACKOFF_MAX)
         finally:
             pid_path(self.pods_dir, self.name).unlink(missing_ok=True)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            with self._pipe_lock:
+                self._pipe_closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
             self._set(finished=True, running=False, ready=False, pid=None)
 
     def _sleep(self, seconds: float) -> bool:
@@ -231,7 +243,7 @@ class Pod:
                 if readiness and now >= next_ready:
                     if probe_once(ready_channel, readiness):
                         ready_failures = 0
-                        if not self.ready:
+                        if not self.ready and not self.terminating:
                             self._set(ready=True, ready_at=time.time())
                     else:
                         ready_failures += 1
@@ -266,11 +278,17 @@ def clean_orphans(pods_dir: Path, grace: float = 2.0) -> list[str]:
     found = []
     for pid_file in sorted(pods_dir.glob("*.pid")):
         record = read_record(pid_file)
-        if record is not None:
+        if record is not None and is_running(record):
             found.append((pid_file, record))
         else:
             pid_file.unlink(missing_ok=True)
-    threads = [threading.Thread(target=stop, args=(record, grace)) for _, record in found]
+    def end(record: ProcessRecord) -> None:
+        stop(record, grace)
+        # and what it started: the pod's session (pids are not reused while it has members)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record.pid, signal.SIGKILL)
+
+    threads = [threading.Thread(target=end, args=(record,)) for _, record in found]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -14,6 +14,7 @@ from ansible_collections.grpclab.lab.plugins.plugin_utils import play_lock
 
 try:
     from ansible_collections.grpclab.lab.plugins.plugin_utils import lab_apply
+
     from grpclab.lab import cluster as clusterdir
     from grpclab.lab.errors import LabError
 except ImportError as error:  # grpclab not installed next to Ansible

@@ -4,6 +4,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
+
+from ansible.plugins.lookup import LookupBase
+
 DOCUMENTATION = r"""
 ---
 name: capacity
@@ -38,10 +43,6 @@ _list:
   elements: dict
 """
 
-import importlib.util
-import math
-
-from ansible.plugins.lookup import LookupBase
 
 SURGE = 0.25  # a rollout's maxSurge, Kubernetes' default
 CLIENT_PODS = 2  # the client pod, and its surge during a rollout
@@ -55,8 +56,9 @@ def missing(name: str) -> bool:
 
 
 def by_range(pods: int, max_replicas: int) -> int:
-    """The most server replicas that fit ``pods`` addresses with a rollout's surge and the client."""
-    fits = [r for r in range(1, max_replicas + 1) if r + math.ceil(r * SURGE) + CLIENT_PODS <= pods]
+    """The most server replicas that fit ``pods`` addresses with a surge, and the client."""
+    fits = [r for r in range(1, max_replicas + 1)
+            if r + math.ceil(r * SURGE) + CLIENT_PODS <= pods]
     return max(fits, default=0)
 
 

@@ -4,6 +4,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
 DOCUMENTATION = r"""
 ---
 name: get
@@ -34,16 +40,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _list:
-  description: One dict per row, as C(grpclab-lab get WHAT -o json) prints them (several terms, their rows in order).
+  description: >-
+    One dict per row, as C(grpclab-lab get WHAT -o json) prints them (several terms: their
+    rows in order).
   type: list
   elements: dict
 """
 
-import json
-from pathlib import Path
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
 
 WHAT = ("pods", "services", "endpoints", "deployments")
 

@@ -6,6 +6,7 @@ grpclab package; the grpclab.lab.node action is its Ansible face."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -22,8 +23,8 @@ from grpclab.lab import cluster as clusterdir
 NODE = "node"
 CONFIG = "cluster.yaml"
 ORPHAN_GRACE = 2.0
-HEADER = ("# The lab's \"kind config\" of cluster {name}, written by the kind_cluster role and read\n"
-          "# by its lab node (grpclab-lab node); a change restarts the node.\n")
+HEADER = ("# The lab's \"kind config\" of cluster {name}, written by the kind_cluster role\n"
+          "# and read by its lab node (grpclab-lab node); a change restarts the node.\n")
 
 
 @dataclass
@@ -92,10 +93,8 @@ def last_error(state_dir: Path) -> str:
 def remove_tree(state_dir: Path, empty_parents: Sequence[str]) -> None:
     shutil.rmtree(state_dir, ignore_errors=True)
     for parent in empty_parents:
-        try:
+        with contextlib.suppress(OSError):  # not empty, or not there
             os.rmdir(parent)
-        except OSError:  # not empty, or not there
-            pass
 
 
 class LabNodeError(Exception):
