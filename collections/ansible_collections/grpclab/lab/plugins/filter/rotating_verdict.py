@@ -17,7 +17,7 @@ short_description: Judge a timeline probe's result rotating (pinned at a time, m
 version_added: 1.0.0
 description:
   - Returns the result with C(expect) V(rotating) and C(passed), C(observed), C(summary) from
-    C(grpclab.rotation.verdict): consecutive calls of a connection stay on one replica, yet at
+    C(grpclab.rotation.verdict). Consecutive calls of a connection stay on one replica, yet at
     least half the connections move replica over the run.
 options:
   _input:

@@ -30,7 +30,8 @@ description:
     grpc_probe role with C(grpc_probe_churn)) passed; a run without one is an error.
 options:
   runs:
-    description: The scenario outcomes of the churn runs (scenario, platform, cluster, result, error).
+    description: >-
+      The scenario outcomes of the churn runs (scenario, platform, cluster, result, error).
     type: list
     elements: dict
     required: true
