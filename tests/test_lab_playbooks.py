@@ -285,7 +285,9 @@ def test_a_dead_node_is_one_line_then_recovered_by_the_next_run() -> None:
 
 def test_two_plays_on_one_cluster_take_turns() -> None:
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"} | {"ANSIBLE_NOCOLOR": "1"}
-    first = subprocess.Popen([str(BIN / "ansible-playbook"), *playbook_args("cilium")], cwd=ROOT,
+    # the first holds the cluster for a long probe, well past the second's start
+    first = subprocess.Popen([str(BIN / "ansible-playbook"),
+                              *playbook_args("cilium", "grpc_probe_calls=12000")], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
