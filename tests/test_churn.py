@@ -274,11 +274,12 @@ def test_delete_pod_failures_break_the_graceful_budget():
         return pinned(t, conn, k)
 
     action = Action("delete-pod", 3.0, frozenset(BEFORE), frozenset({"r1", "r3", "r6"}))
-    verdict = judge(timeline(pick), "baseline", action)
+    assert not {e.metric: e for e in expectations("baseline", "delete-pod")}[FAILED_CALLS].judged
+    verdict = judge(timeline(pick), "baseline", action, Budgets(graceful_failed_calls=0))
     assert not verdict.passed
     assert verdict.line.endswith("not met, 4 failed calls (UNAVAILABLE 4)")
     assert "calls succeeded again on every connection after 0.42 s" in verdict.line
-    graceful = judge(timeline(pinned), "baseline", action)
+    graceful = judge(timeline(pinned), "baseline", action, Budgets(graceful_failed_calls=0))
     assert graceful.passed and "no failed call; no connection lost a call" in graceful.line
 
 
@@ -319,7 +320,9 @@ def test_a_connection_still_failing_at_the_end_never_recovers():
     assert not verdict.passed
     assert verdict.figures.recovery_s is None
     assert "a connection's calls still failed at the end of the run" in verdict.line
-    assert verdict.line.endswith("not met, 30 failed calls (UNAVAILABLE 30) (+1 more)")
+    assert verdict.line.endswith("not met, a connection's calls still failed at the end of the run")
+    budgeted = judge(timeline(pick), "client-side", action, Budgets(graceful_failed_calls=0))
+    assert budgeted.line.endswith("not met, 30 failed calls (UNAVAILABLE 30) (+1 more)")
 
 
 def test_fair_windows_start_after_the_action_and_ties_in_time_sort():
@@ -414,7 +417,7 @@ def test_a_real_drained_replica_costs_no_call(two_replicas):
     line = recorded_run(TARGETS, lambda: two_replicas["real-2"].send_signal(signal.SIGTERM), 1.5)
     assert two_replicas["real-2"].wait(timeout=10) == 0
     action = Action("scale-in", 1.5, REAL, frozenset({"real-1"}))
-    verdict = judge(line, "client-side", action)
+    verdict = judge(line, "client-side", action, Budgets(graceful_failed_calls=0, resolve_s=0))
     assert verdict.passed, verdict.line
     assert verdict.line == ("client-side scale-in at 1.5 s: no failed call; no connection lost a "
                             "call; expected no failed call, calls to succeed again on every "

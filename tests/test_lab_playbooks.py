@@ -126,7 +126,14 @@ def lab_from_nothing():
     ("grpc_apps_lb_l7_algorithm=fastest",
      "value of grpc_apps_lb_l7_algorithm must be one of: , round_robin, least_request, random, "
      "got: fastest"),
+    ("grpclab_scenario=canary",
+     "value of grpclab_scenario must be one of: baseline, max-age, cilium, cilium-l4, client-side, "
+     "got: canary"),
     ("grpclab_platform=mars", "value of grpclab_platform must be one of: lab, kind, existing"),
+    ("grpc_probe_expect=maybe",
+     "value of grpc_probe_expect must be one of: spread, pinned, rotating, none"),
+    ("grpc_probe_calls=0", "grpc_probe_calls, grpc_probe_connections and grpc_probe_concurrency "
+     "must be at least 1"),
     ("grpclab_cluster_name=../elsewhere", 'grpclab_cluster_name "../elsewhere" must be lowercase'),
 ])
 def test_bad_values_stop_at_validation_and_change_nothing(extra: str, message: str) -> None:

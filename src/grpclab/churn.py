@@ -75,15 +75,25 @@ class Budgets:
 
     l7_reach_s: float = 2.0  # cilium: every connection reaches each new replica within
     l7_fair_s: float = 5.0  # cilium: shares are fair within
+    # cilium, delete-pod: every connection reaches the replacement within; it starts only after
+    # the delete (process start + readiness probe: 1.5-2 s on the lab), then Envoy reaches it
+    l7_replace_s: float = 4.0
     max_age_s: float = 30.0  # the server's max connection age (the walk-through's 30 s)
     max_age_grace_s: float = 5.0
     # max-age: a new replica serves within this many reconnections of every connection; None:
     # sized from the run by judge() (rotations_needed, at most max_age_miss_chance of a miss)
     max_age_rotations: int | None = None
     max_age_miss_chance: float = 0.001
-    resolve_s: float = 0.0  # client-side: extra time its DNS re-resolution may take
+    # client-side: gRPC's DNS resolver re-resolves at most this often
+    # (grpc.dns_min_time_between_resolutions_ms, 30 s by default), so new or moved pods are seen
+    # up to this long after the last resolution
+    resolve_s: float = 30.0
     recovery_s: float = 10.0  # after a removal, calls succeed again on every connection within
-    graceful_failed_calls: int | None = 0  # scale-in, delete-pod, rollout: the server drains
+    added_failed_calls: int | None = 0  # scale-out: adding replicas fails no call
+    # scale-in, delete-pod, rollout: the server drains on SIGTERM, but SIGTERM races the
+    # endpoint's removal (as in Kubernetes without a preStop delay): measured, not promised,
+    # unless a budget is given
+    graceful_failed_calls: int | None = None
     l7_graceful_failed_calls: int | None = None  # the same through cilium's Envoy (cilium#34991)
     crash_failed_calls: int | None = None  # SIGKILL: calls in flight fail; how many is the figure
     min_share: float = 0.5  # fair: each replica gets at least this fraction of its fair share
@@ -315,7 +325,7 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
                    "each connection reconnects within age + 10 % jitter + grace and is "
                    "balanced again, to one replica picked at random: a new replica is picked "
                    f"within {rotations or 'a few'} reconnections of every connection")
-        expect(FAILED_CALLS, b.graceful_failed_calls, "adding replicas fails no call")
+        expect(FAILED_CALLS, b.added_failed_calls, "adding replicas fails no call")
         return out
 
     if action == "crash":
@@ -328,11 +338,19 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
                "measured, not assumed zero, unless a budget is given")
     else:
         expect(FAILED_CALLS, b.graceful_failed_calls, "the server drains on SIGTERM (GOAWAY, "
-               "calls in flight finish), so the client moves without a failed call")
-    expect(RECOVERY, b.recovery_s, "calls succeed again on every connection")
+               "calls in flight finish), but SIGTERM races the endpoint's removal: a connection "
+               "the drain closes can reconnect to the terminating pod and fail until gRPC's "
+               "reconnect back-off ends (the lab shows 0 to ~100 calls at 200 calls/s): "
+               "measured, not promised, unless a budget is given")
+    if remedy.startswith("client-side"):
+        expect(RECOVERY, b.recovery_s + b.resolve_s, "calls succeed again on every connection "
+               "once gRPC re-resolves DNS: when every address it knows is gone (a rollout), not "
+               "before its minimum time between resolutions")
+    else:
+        expect(RECOVERY, b.recovery_s, "calls succeed again on every connection")
     if action == "delete-pod" and remedy == "cilium":
-        expect(REACH_ALL, b.l7_reach_s, "Envoy sends requests to the replacement pod as soon "
-               "as it is an endpoint")
+        expect(REACH_ALL, b.l7_replace_s, "Envoy sends requests to the replacement pod as soon "
+               "as it is an endpoint (it starts after the delete: start and readiness count)")
     return out
 
 

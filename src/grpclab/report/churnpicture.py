@@ -19,6 +19,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from grpclab.report.model import short_names
+
 DPI = 100
 FIG_WIDTH_IN = 12.0
 FIG_HEIGHT_IN = 7.5
@@ -79,11 +81,12 @@ def draw_timeline(ax: Any, timeline: Mapping[str, Any], action_at_s: float | Non
     seconds = sorted(timeline.get("per_second") or [], key=lambda s: int(s["t"]))
     xs = [int(s["t"]) for s in seconds]
     bottom = [0.0] * len(seconds)
+    labels = short_names(names)  # pod names share their Deployment's prefix: the legend fits
     for name in names:
         heights = [float((s.get("replicas") or {}).get(name, 0)) for s in seconds]
         if any(heights):
             ax.bar(xs, heights, width=1.0, bottom=bottom, align="edge", color=colours[name],
-                   label=name, linewidth=0)
+                   label=labels[name], linewidth=0)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     failed = [float(s.get("failed") or 0) for s in seconds]
     if any(failed):
@@ -204,7 +207,7 @@ def render_png(timeline: Mapping[str, Any], remedy: str, action: str, action_at_
                          "axes.edgecolor": "#d0d7de", "axes.labelcolor": INK,
                          "xtick.color": INK, "ytick.color": INK, "hatch.linewidth": 0.6}):
         fig = Figure(figsize=(FIG_WIDTH_IN, FIG_HEIGHT_IN), dpi=DPI, facecolor="white")
-        grid = fig.add_gridspec(2, 1, height_ratios=(1.0, 1.0), left=0.075, right=0.86,
+        grid = fig.add_gridspec(2, 1, height_ratios=(1.0, 1.0), left=0.075, right=0.845,
                                 top=0.80, bottom=0.08, hspace=0.40)
         fig.text(0.012, 0.975, f"{remedy} · {action}", fontsize=17, weight="bold", color=INK,
                  va="top")

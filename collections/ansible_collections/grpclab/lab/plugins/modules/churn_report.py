@@ -1,0 +1,128 @@
+#!/usr/bin/python
+# Copyright: grpclab maintainers
+# Apache License 2.0 (see the project's pyproject.toml)
+"""Ansible module grpclab.lab.churn_report: a thin wrapper over grpclab.report.churn."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from grpclab.report import churn
+except ImportError:
+    churn = None
+    CHURN_IMPORT_ERROR = traceback.format_exc()
+else:
+    CHURN_IMPORT_ERROR = None
+
+DOCUMENTATION = r"""
+---
+module: churn_report
+short_description: Write a grpclab churn report folder from churn runs (remedy x action)
+version_added: 1.0.0
+description:
+  - Writes C(report.json) (schema C(grpclab.churn-report/v1)), C(report.md), C(report.html) and
+    one picture per run (C(<remedy>--<action>.png)) into a fresh C(<base>/<UTC timestamp>/)
+    folder (or exactly O(directory)) with C(grpclab.report.churn).
+  - A run passes when its churn judgement (the C(churn) key of the probe result, set by the
+    grpc_probe role with C(grpc_probe_churn)) passed; a run without one is an error.
+options:
+  runs:
+    description: >-
+      The scenario outcomes of the churn runs (scenario, platform, cluster, result, error).
+    type: list
+    elements: dict
+    required: true
+  base:
+    description: Folder under which a fresh C(<UTC timestamp>/) folder is made.
+    type: path
+    default: reports
+  directory:
+    description: Write exactly here instead.
+    type: path
+  title:
+    description: The report's title.
+    type: str
+    default: grpclab churn
+  versions:
+    description: Versions in play, kept in the report.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is written; the verdicts and the table are returned.
+  diff_mode:
+    support: none
+author:
+  - grpclab maintainers
+"""
+
+EXAMPLES = r"""
+- name: Write the churn report
+  grpclab.lab.churn_report:
+    base: "{{ playbook_dir | dirname }}/reports"
+    runs: "{{ scenario_outcomes }}"
+  register: churn_report
+"""
+
+RETURN = r"""
+report_dir:
+  description: The report folder (null in check mode).
+  returned: always
+  type: str
+passed:
+  description: Every run kept its promise.
+  returned: always
+  type: bool
+table:
+  description: The table of figures and verdicts (Markdown).
+  returned: always
+  type: str
+failures:
+  description: One line per run that did not keep its promise.
+  returned: always
+  type: list
+  elements: str
+"""
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "runs": {"type": "list", "elements": "dict", "required": True},
+            "base": {"type": "path", "default": "reports"},
+            "directory": {"type": "path"},
+            "title": {"type": "str", "default": "grpclab churn"},
+            "versions": {"type": "dict", "default": {}},
+        },
+        supports_check_mode=True,
+    )
+    if churn is None:
+        module.fail_json(msg=missing_required_lib("grpclab (pip install -e . in this project)"),
+                         exception=CHURN_IMPORT_ERROR)
+    params = module.params
+    try:
+        if module.check_mode:
+            folder, document = None, churn.build_churn_report(params["runs"], params["title"],
+                                                              params["versions"])
+        else:
+            folder, document = churn.write_churn_report(
+                params["runs"], params["base"], directory=params["directory"],
+                title=params["title"], versions=params["versions"])
+    except (OSError, ValueError) as error:  # ReportError is a ValueError
+        module.fail_json(msg=f"cannot write the churn report: {error}")
+    module.exit_json(
+        changed=True,
+        report_dir=str(folder) if folder else None,
+        passed=document["passed"],
+        table=churn.markdown_table(document),
+        failures=[f"{run['remedy']} {run['action']}: {run['summary']}"
+                  for run in document["runs"] if not run["passed"]],
+    )
+
+
+if __name__ == "__main__":
+    main()
