@@ -1,7 +1,6 @@
 """Churn expectations: each remedy's promise for each action, with budgets, and the judgement
 that holds a run's figures against them in one line. Pure; see grpclab.churn."""
 
-
 from __future__ import annotations
 
 import math

@@ -1,7 +1,6 @@
 """Churn figures: what a timeline shows around one action (new replicas reached, fair shares,
 failed calls, recovery). Pure functions over the probe's timeline; see grpclab.churn."""
 
-
 from __future__ import annotations
 
 import math
