@@ -5,17 +5,9 @@
 
 from __future__ import annotations
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from grpclab.report import churn
-except ImportError:
-    churn = None
-    CHURN_IMPORT_ERROR = traceback.format_exc()
-else:
-    CHURN_IMPORT_ERROR = None
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.grpclab.lab.plugins.module_utils.grpclab_package import import_grpclab
+from ansible_collections.grpclab.lab.plugins.module_utils.report_folder import report_folder_options
 
 DOCUMENTATION = r"""
 ---
@@ -52,12 +44,9 @@ options:
     default: {}
 attributes:
   check_mode:
-    support: full
     details: In check mode nothing is written; the verdicts and the table are returned.
-  diff_mode:
-    support: none
-author:
-  - grpclab maintainers
+extends_documentation_fragment:
+  - grpclab.lab.common
 """
 
 EXAMPLES = r"""
@@ -93,16 +82,11 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "runs": {"type": "list", "elements": "dict", "required": True},
-            "base": {"type": "path", "default": "reports"},
-            "directory": {"type": "path"},
-            "title": {"type": "str", "default": "grpclab churn"},
-            "versions": {"type": "dict", "default": {}},
+            **report_folder_options("grpclab churn"),
         },
         supports_check_mode=True,
     )
-    if churn is None:
-        module.fail_json(msg=missing_required_lib("grpclab (pip install -e . in this project)"),
-                         exception=CHURN_IMPORT_ERROR)
+    churn = import_grpclab(module, "report.churn")
     params = module.params
     try:
         if module.check_mode:

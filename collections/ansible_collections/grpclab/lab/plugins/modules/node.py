@@ -60,13 +60,8 @@ options:
     description: Seconds to wait for another play's lock.
     type: float
     default: 900
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-author:
-  - grpclab maintainers
+extends_documentation_fragment:
+  - grpclab.lab.common
 """
 
 EXAMPLES = r"""

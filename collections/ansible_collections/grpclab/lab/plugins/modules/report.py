@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.grpclab.lab.plugins.module_utils.grpclab_package import import_grpclab
+from ansible_collections.grpclab.lab.plugins.module_utils.report_folder import report_folder_options
 
 DOCUMENTATION = r"""
 ---
@@ -111,10 +112,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "scenarios": {"type": "list", "elements": "dict", "required": True},
-            "base": {"type": "path", "default": "reports"},
-            "directory": {"type": "path"},
-            "title": {"type": "str", "default": "grpclab compare"},
-            "versions": {"type": "dict", "default": {}},
+            **report_folder_options("grpclab compare"),
         },
         supports_check_mode=True,
     )
