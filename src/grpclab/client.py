@@ -26,6 +26,7 @@ import grpc
 
 from grpclab import MAX_SECONDS
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.status import ExitStatus
 
 log = logging.getLogger("grpclab.client")
 
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                      name=args.name, stop=stop)
     except ValueError as error:  # grpc rejects a malformed target when the channel is made
         print(f"grpclab-client: error: bad target {args.target!r}: {error}", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     # a bounded run reports failure; a run stopped by a signal is a normal end
-    return 1 if failed and args.count else 0
+    return ExitStatus.NOT_MET if failed and args.count else ExitStatus.SUCCESS
 
 
 if __name__ == "__main__":

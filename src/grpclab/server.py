@@ -32,6 +32,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpclab import MAX_SECONDS
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.sockets import bind_error
+from grpclab.status import ExitStatus
 
 log = logging.getLogger("grpclab.server")
 
@@ -171,17 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not 0 < args.port < 65536:
         print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS) \
             or args.max_workers < 1:  # the comparisons are also false for nan
         print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
               "seconds, --max-workers >= 1", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     connection = connection_seconds(args)
     problem = connection_error(connection)
     if problem is not None:
         print(f"grpclab-server: error: {problem}", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     name = replica_name(args.name)
     # asked first: gRPC's own bind failure comes with a C-core log line on stderr
     problem = bind_error(args.address, args.port)
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"grpclab-server: error: cannot listen on {args.address}:{args.port}: {problem}",
               file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
 
     stopping = threading.Event()
 
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                  ", ".join(f"{option}={ms}" for option, ms in managed))
     server.wait()
     log.info("server %s stopped", name)
-    return 0
+    return ExitStatus.SUCCESS
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from grpclab.lab import cluster as clusterdir
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import RESTARTED_AT, load_files, manifest_files
 from grpclab.lab.processes import log_tail
+from grpclab.status import ExitStatus
 
-OK, NOT_MET, ERROR = 0, 1, 2
+OK, NOT_MET, ERROR = ExitStatus.SUCCESS, ExitStatus.NOT_MET, ExitStatus.ERROR
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,6 +18,7 @@ from grpclab.report.model import (
     probe_scenario,
     probe_title,
 )
+from grpclab.status import ExitStatus
 
 PROG = "grpclab-report"
 
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ReportError("input is neither a list of scenarios, a probe result nor a report")
     except (OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.ERROR
     print(markdown_table(report))
     print(f"report: {folder}")
-    return 0
+    return ExitStatus.SUCCESS
