@@ -13,7 +13,7 @@ from ansible_cli import ROOT, run_tool
 sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
 from ready_pods import ready_pods
 
-CHURN_FILES = ["roles/grpc_probe/tasks/churn_cluster.yml", "roles/grpc_probe/tasks/churn.yml",
+CHURN_FILES = ["roles/grpc_probe/tasks/churn_kubernetes.yml", "roles/grpc_probe/tasks/churn.yml",
                "playbooks/churn.yml", "playbooks/max-age.yml", "playbooks/scenarios/max-age.yml"]
 
 
@@ -48,5 +48,5 @@ def test_ready_pods_keeps_the_serving_ones_in_order():
 
 
 def test_the_crash_note_says_why_kill_1_does_nothing():
-    text = (ROOT / "roles/grpc_probe/tasks/churn_cluster.yml").read_text()
+    text = (ROOT / "roles/grpc_probe/tasks/churn_kubernetes.yml").read_text()
     assert "kill -9 1" in text and "init" in text and Path(ROOT / "README.md").exists()
