@@ -31,6 +31,12 @@ from typing import TypeVar
 import pytest
 import yaml
 
+# The fixtures fork their servers with a preexec_fn (PDEATHSIG) from this process, which also runs
+# gRPC. With gRPC's fork support on, its fork handlers restart its pollers in the child, whose
+# epoll descriptor the child's close_fds then closes: the child aborts (SIGABRT) before it execs,
+# about one start in ten. Set before gRPC is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from grpclab.lab import envoyconfig
 from grpclab.lab.processes import grpc_health_status, wait_ready
 

@@ -106,7 +106,11 @@ def test_report_json_validates_and_holds_every_result(passing):
         assert (scenario["promise"], scenario["verdict"]) == (PROMISES[name], "pass")
         assert scenario["observed"] == PROMISES[name]
         assert (scenario["platform"], scenario["cluster"]) == ("lab", CLUSTERS[name])
-        assert scenario["result"]["parameters"]["calls"] == 400
+        # the probe sized its calls for 3 replicas over 4 connections, and the report keeps why
+        calls = scenario["result"]["calls"]
+        assert calls["source"] == "sized" and calls["chosen"] == sum(
+            connection["calls"] for connection in scenario["result"]["connections"])
+        assert scenario["result"]["parameters"]["calls"] == calls["chosen"]
         assert scenario["result"]["expected_replicas"] == 3
         assert re.fullmatch(r"\d+\.\d+\.\d+", scenario["versions"]["envoy"])
     reached = {s["scenario"]: s["replicas_reached_per_connection"] for s in document["scenarios"]}
