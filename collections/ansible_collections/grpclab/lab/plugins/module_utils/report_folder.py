@@ -1,6 +1,7 @@
 # Copyright: grpclab maintainers
 # Apache License 2.0 (see the project's pyproject.toml)
-"""The options the report modules share: where the folder goes, its title and versions."""
+"""The options the report modules share: where the folder goes, its title and versions
+(documented in doc_fragments/report_folder.py)."""
 
 from __future__ import annotations
 

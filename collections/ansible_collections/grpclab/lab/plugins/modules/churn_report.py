@@ -27,26 +27,16 @@ options:
     type: list
     elements: dict
     required: true
-  base:
-    description: Folder under which a fresh C(<UTC timestamp>/) folder is made.
-    type: path
-    default: reports
-  directory:
-    description: Write exactly here instead.
-    type: path
   title:
     description: The report's title.
     type: str
     default: grpclab churn
-  versions:
-    description: Versions in play, kept in the report.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     details: In check mode nothing is written; the verdicts and the table are returned.
 extends_documentation_fragment:
   - grpclab.lab.common
+  - grpclab.lab.report_folder
 """
 
 EXAMPLES = r"""

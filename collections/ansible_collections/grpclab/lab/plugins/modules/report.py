@@ -31,26 +31,16 @@ options:
     type: list
     elements: dict
     required: true
-  base:
-    description: Folder under which the report folder is made.
-    type: path
-    default: reports
-  directory:
-    description: Write into exactly this folder instead of a fresh one under O(base).
-    type: path
   title:
     description: The report's title.
     type: str
     default: grpclab compare
-  versions:
-    description: Versions in play over the whole report (added to those of the scenarios).
-    type: dict
-    default: {}
 attributes:
   check_mode:
     details: In check mode nothing is written; the verdicts and the table are returned.
 extends_documentation_fragment:
   - grpclab.lab.common
+  - grpclab.lab.report_folder
 """
 
 EXAMPLES = r"""

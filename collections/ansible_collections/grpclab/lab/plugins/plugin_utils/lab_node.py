@@ -28,13 +28,10 @@ HEADER = ("# The lab's \"kind config\" of cluster {name}, written by the kind_cl
 
 
 @dataclass
-class NodeOutcome:
-    changed: bool
-    action: str  # running | started | restarted | stopped | absent
-    pid: int | None = None
-    reasons: list[str] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)  # processes a dead node left, stopped
-    log: str = ""
+class NodeOutcome(lab.Outcome):
+    """A process outcome, plus what a dead node left behind and this run stopped."""
+
+    recovered: list[str] = field(default_factory=list)
 
 
 def config_text(config: dict) -> str:
@@ -160,7 +157,7 @@ def ensure_present(state_dir: Path, config: dict, python: str, *, addresses: Seq
         if fresh:
             remove_tree(state_dir, empty_parents)
         raise LabNodeError(f"the lab node of {state_dir.name} did not start: {problem}", detail)
-    return NodeOutcome(True, outcome.action, outcome.pid, reasons, recovered, log)
+    return NodeOutcome(True, outcome.action, outcome.pid, reasons, log, recovered=recovered)
 
 
 def ensure_absent(state_dir: Path, *, stop_timeout: float, empty_parents: Sequence[str],
@@ -179,4 +176,4 @@ def ensure_absent(state_dir: Path, *, stop_timeout: float, empty_parents: Sequen
     recovered = stop_leftovers(state_dir)
     remove_tree(state_dir, empty_parents)
     return NodeOutcome(True, outcome.action if record else "absent", outcome.pid,
-                       outcome.reasons, recovered)
+                       outcome.reasons, recovered=recovered)
