@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: manifests, sta
 
 import conftest  # noqa: E402
 
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
 
 POD_NET, SVC_NET = "127.0.25", "127.0.26"
 # a channel of its own subchannel pool opens its own connection (not one another channel of

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: start servers,
 import conftest  # noqa: E402
 from probe_helpers import envoy_over_replicas  # noqa: E402
 
-from grpclab import probe  # noqa: E402
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
+from grpclab.probe import cli as probe  # noqa: E402
 
 HOST = "127.0.0.1"
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_probe import l7_envoy  # noqa: E402
 
-from grpclab import probe  # noqa: E402
+from grpclab.probe import cli as probe  # noqa: E402
 
 
 def paced_run(target: str, rate: float, duration: float) -> tuple[dict, float, float]:

@@ -1,6 +1,6 @@
 """Shared fixtures: three real Greeter servers and a real Envoy in front of them.
 
-- ``greeter_replicas``: ``grpclab.server`` processes on 127.0.1.1, .2, .3 port 50051 (as pods
+- ``greeter_replicas``: ``grpclab.apps.server`` processes on 127.0.1.1, .2, .3 port 50051 (as pods
   share a port on distinct IPs), each waited for until its health service says SERVING.
 - ``envoy_proxy``: the ``envoy`` binary with a config written to a temporary folder: an L4
   ``tcp_proxy`` listener (RANDOM: balances connections, as kube-proxy does) on 127.0.2.101:50051
@@ -131,14 +131,14 @@ def ensure_free(endpoints: Sequence[tuple[str, int]]) -> None:
 
 def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Path,
                    extra_args: Sequence[str] = ()) -> list[Replica]:
-    """Start ``grpclab.server`` processes (all at once), wait for each to be SERVING."""
+    """Start ``grpclab.apps.server`` processes (all at once), wait for each to be SERVING."""
     ensure_free([(address, port) for _, address, port in names_addresses])
     replicas: list[Replica] = []
     try:
         for name, address, port in names_addresses:
             log = log_dir / f"{name}.log"
-            argv = [sys.executable, "-m", "grpclab.server", "--name", name, "--address", address,
-                    "--port", str(port), "--grace", "1", *extra_args]
+            argv = [sys.executable, "-m", "grpclab.apps.server", "--name", name,
+                    "--address", address, "--port", str(port), "--grace", "1", *extra_args]
             replicas.append(Replica(name, address, port, spawn(argv, log), log))
         for replica in replicas:
             wait_serving(replica.target, replica.process, replica.log)

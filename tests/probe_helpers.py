@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 from conftest import envoy_config, start_envoy, start_replicas, stop, write_envoy_config
 
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 
 Endpoint = tuple[str, int]
 
@@ -75,7 +75,7 @@ def greeter_servers(max_workers: int) -> Iterator[Callable[[helloworld_pb2_grpc.
 def envoy_over_replicas(replicas: Sequence[tuple[str, str, int]], l4: Endpoint, l7: Endpoint,
                         admin: Endpoint, folder: Path, *, name: str = "envoy",
                         extra_args: Sequence[str] = ()) -> Iterator[dict[str, str]]:
-    """``grpclab.server`` replicas (name, address, port) behind a real Envoy: L4 tcp_proxy on
+    """``grpclab.apps.server`` replicas (name, address, port) behind a real Envoy: L4 tcp_proxy on
     ``l4``, L7 HTTP/2 round robin on ``l7``; yields their targets ``{"l4": ..., "l7": ...}``.
     Configs and logs go to ``folder`` (Envoy's as ``name``.yaml/.log); all stop on exit."""
     started = start_replicas(replicas, folder, extra_args=extra_args)

@@ -357,7 +357,7 @@ def recorded_run(targets: str, action: Callable[[], None], at_s: float, duration
 
     import grpc
 
-    from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+    from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 
     options = [("grpc.lb_policy_name", "round_robin")]
     channels = [grpc.insecure_channel(targets, options=[*options, ("grpc.channel_id", i)])
@@ -395,7 +395,7 @@ def two_replicas():
     procs = {}
     for name, address in (("real-1", "127.0.51.11"), ("real-2", "127.0.51.12")):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grpclab.server", "--address", address, "--port", "50071",
+            [sys.executable, "-m", "grpclab.apps.server", "--address", address, "--port", "50071",
              "--name", name, "--grace", "5"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
         assert "listening on" in proc.stdout.readline()

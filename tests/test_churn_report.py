@@ -11,9 +11,9 @@ from test_churn import AFTER, BEFORE, per_request, pinned, timeline
 from test_churnpicture import png_size
 from test_compare import chromium
 
-from grpclab import churnrun
+from grpclab.churn import run as churnrun
 from grpclab.report import churn as churn_report
-from grpclab.report.churnpicture import figure_size_px
+from grpclab.report.churn_picture import figure_size_px
 
 
 def outcome(remedy: str, action: str, pick, after=AFTER) -> dict:

@@ -1,4 +1,4 @@
-"""A churn run as the grpc_probe role judges it (grpclab.churnrun, grpclab.rotation), and the
+"""A churn run as the grpc_probe role judges it (grpclab.churn.run, grpclab.churn.rotation), and the
 collection filters that call it, on synthetic timelines in the probe's shape."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from test_churn import AFTER, BEFORE, per_request, pinned, rotating, timeline
 
-from grpclab import churnrun, rotation
+from grpclab.churn import rotation
+from grpclab.churn import run as churnrun
 
 
 def result_of(tl: dict) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_churn import AFTER, BEFORE, per_request, pinned, rotating, timeline
 
-from grpclab.report.churnpicture import (
+from grpclab.report.churn_picture import (
     FAILED_CALLS_COLOUR,
     connection_cells,
     draw_connection_grid,

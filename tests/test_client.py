@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import lab_manifests, start_lab_node
 
-from grpclab.client import channel_target, dns_server_problem, has_scheme
+from grpclab.apps.client import channel_target, dns_server_problem, has_scheme
 
 ADDRESS = "127.0.5.2"  # outside every lab address plan
 POD_NET, SVC_NET = "127.0.45", "127.0.46"
@@ -22,14 +22,14 @@ POD_NET, SVC_NET = "127.0.45", "127.0.46"
 def run_client(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if env is None:  # the lab's DNS only when a test sets it
         env = {k: v for k, v in os.environ.items() if k != "GRPCLAB_DNS"}
-    return subprocess.run([sys.executable, "-m", "grpclab.client", *args],
+    return subprocess.run([sys.executable, "-m", "grpclab.apps.client", *args],
                           capture_output=True, text=True, timeout=60, env=env)
 
 
 @pytest.fixture
 def server():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grpclab.server", "--address", ADDRESS, "--port", "50071",
+        [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, "--port", "50071",
          "--name", "grpc-server-abc12-q1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -68,12 +68,12 @@ def test_errors_are_logged_with_their_status_and_the_loop_goes_on():
 
 
 def test_survives_a_server_restart():
-    command = [sys.executable, "-m", "grpclab.server", "--address", ADDRESS, "--port", "50072"]
+    command = [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, "--port", "50072"]
     first = subprocess.Popen([*command, "--name", "first"], stdout=subprocess.PIPE, text=True,
                              stderr=subprocess.STDOUT)
     assert "listening on" in first.stdout.readline()
     client = subprocess.Popen(
-        [sys.executable, "-m", "grpclab.client", "--target", f"{ADDRESS}:50072",
+        [sys.executable, "-m", "grpclab.apps.client", "--target", f"{ADDRESS}:50072",
          "--interval", "0.1", "--timeout", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

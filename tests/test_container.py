@@ -31,7 +31,7 @@ from ansible_cli import ROOT, recap, run_tool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from grpclab import prerequisites
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,8 @@ import pytest
 import yaml
 from conftest import LabNode, lab_manifests, read_url, start_lab_node
 
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.lab.processes import proc_cmdline, wait_ready
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 
 POD_NET, SVC_NET = "127.0.21", "127.0.22"
 HEADLESS = "grpc-server-headless.grpc-server.svc.cluster.local"

@@ -147,8 +147,8 @@ def test_grpc_readiness_of_a_real_server(state_dir: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = [sys.executable, "-m", "grpclab.server", "--name", "unit-1", "--address", "127.0.0.1",
-            "--port", str(port), "--grace", "1"]
+    argv = [sys.executable, "-m", "grpclab.apps.server", "--name", "unit-1",
+            "--address", "127.0.0.1", "--port", str(port), "--grace", "1"]
     # not ready within the readiness timeout raises LabError: no clock in the test
     outcome = lab.ensure_started(state_dir, "unit-1", argv, listen=[f"127.0.0.1:{port}"],
                                  readiness=lab.Readiness(grpc=f"127.0.0.1:{port}", timeout=20))

@@ -14,9 +14,10 @@ import grpc
 import pytest
 from probe_helpers import OddGreeter, greeter_servers
 
-from grpclab import calls, probe, targets
+from grpclab.probe import calls, targets
+from grpclab.probe import cli as probe
+from grpclab.probe.verdict import PINNED, UNIDENTIFIED
 from grpclab.status import ExitStatus
-from grpclab.verdict import PINNED, UNIDENTIFIED
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 from conftest import envoy_binary, envoy_config, write_envoy_config
 
-from grpclab import probe, report
-from grpclab.verdict import PINNED, SPREAD
+from grpclab import report
+from grpclab.probe import cli as probe
+from grpclab.probe.verdict import PINNED, SPREAD
 
 REPLICA_NAMES = ["replica-1", "replica-2", "replica-3"]
 

@@ -1,6 +1,6 @@
 """The sized probe through a real Envoy in front of 32 real replicas: right verdicts, every time.
 
-32 ``grpclab.server`` processes on 127.0.31.1-32:50051; Envoy on 127.0.32.1 (L4 tcp_proxy),
+32 ``grpclab.apps.server`` processes on 127.0.31.1-32:50051; Envoy on 127.0.32.1 (L4 tcp_proxy),
 127.0.32.2 (L7 HTTP/2 round robin, one worker: the per-worker round robin the sizing must survive)
 and admin 127.0.32.3. Not the lab's addresses: no lab lock needed. About 40 MB per server.
 """
@@ -16,9 +16,9 @@ import pytest
 from conftest import REPO
 from probe_helpers import envoy_over_replicas
 
-from grpclab import probe
+from grpclab.probe import cli as probe
+from grpclab.probe.verdict import PINNED, SPREAD
 from grpclab.status import ExitStatus
-from grpclab.verdict import PINNED, SPREAD
 
 COUNT = 32
 REPLICAS = [(f"replica-{i:02d}", f"127.0.31.{i}", 50051) for i in range(1, COUNT + 1)]

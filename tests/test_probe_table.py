@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from grpclab.probe import ProbeOptions, build_result
-from grpclab.table import BAR_WIDTH, render_table
-from grpclab.timeline import PacedRun, build_timeline, tallies_of
-from grpclab.verdict import Tally, judge
+from grpclab.probe.cli import ProbeOptions, build_result
+from grpclab.probe.table import BAR_WIDTH, render_table
+from grpclab.probe.timeline import PacedRun, build_timeline, tallies_of
+from grpclab.probe.verdict import Tally, judge
 
 
 def result_of(tallies: list[Tally], **options: object) -> dict:

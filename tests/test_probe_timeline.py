@@ -1,6 +1,6 @@
 """The probe over time (--duration/--rate): pacing, records, timeline, schema.
 
-Real servers: three ``grpclab.server`` replicas on 127.0.31.101-103 behind a real Envoy on
+Real servers: three ``grpclab.apps.server`` replicas on 127.0.31.101-103 behind a real Envoy on
 127.0.32.11 (L4 tcp_proxy) and 127.0.32.12 (L7 HTTP/2 round robin), admin 127.0.32.13; and small
 in-process servers on 127.0.0.1 that stall or fail on purpose. None of these are the lab's
 addresses: no lab lock needed.
@@ -15,9 +15,11 @@ import jsonschema
 import pytest
 from probe_helpers import OddGreeter, envoy_over_replicas, greeter_servers
 
-from grpclab import probe, report, timeline
-from grpclab.table import render_table
-from grpclab.timeline import PacedRun
+from grpclab import report
+from grpclab.probe import cli as probe
+from grpclab.probe import timeline
+from grpclab.probe.table import render_table
+from grpclab.probe.timeline import PacedRun
 
 REPLICAS = [(f"replica-{i}", f"127.0.31.{100 + i}", 50051) for i in (1, 2, 3)]
 L4, L7, ADMIN = ("127.0.32.11", 50051), ("127.0.32.12", 50051), ("127.0.32.13", 9901)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grpclab.protos import generate, helloworld_pb2
+from grpclab.apps.protos import generate, helloworld_pb2
 
 
 def test_generated_modules_match_the_proto(tmp_path: Path):
@@ -13,7 +13,7 @@ def test_generated_modules_match_the_proto(tmp_path: Path):
     stale = [path.name for path in fresh
              if path.read_bytes() != (committed / path.name).read_bytes()]
     assert not stale, (
-        f"stale generated modules {stale}: run `python -m grpclab.protos.generate` and commit"
+        f"stale generated modules {stale}: run `python -m grpclab.apps.protos.generate` and commit"
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from test_report import md_verdicts, png_size
 
 from grpclab import report
-from grpclab.probe import ProbeOptions, probe
+from grpclab.probe.cli import ProbeOptions, probe
 
 # scenario, probe target key, expectation, --lb, path of the calls
 PATHS = [

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.server import connection_options, default_address, replica_name
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.server import connection_options, default_address, replica_name
 
 # 127.0.5.0/24 is outside every lab address plan, so these tests never meet a lab cluster
 ADDRESS = "127.0.5.1"
@@ -21,7 +21,7 @@ ADDRESS = "127.0.5.1"
 
 def start_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grpclab.server", "--address", ADDRESS, *args],
+        [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})},
     )
@@ -121,7 +121,7 @@ def test_new_calls_are_refused_once_draining(server_factory):
 def test_port_in_use_is_one_line_and_exit_2(server_factory):
     server_factory("--port", "50065", "--name", "first")
     second = subprocess.run(
-        [sys.executable, "-m", "grpclab.server", "--address", ADDRESS, "--port", "50065"],
+        [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, "--port", "50065"],
         capture_output=True, text=True, timeout=30,
     )
     assert second.returncode == 2
@@ -136,7 +136,7 @@ def test_port_in_use_is_one_line_and_exit_2(server_factory):
      ["--grace", "1e10"], ["--delay", "nan"]],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
-    result = subprocess.run([sys.executable, "-m", "grpclab.server", *args],
+    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
@@ -158,7 +158,7 @@ MANAGED = "127.0.51.1"
 
 def start_managed(address: str, port: int, *args: str,
                   env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "grpclab.server", "--port", str(port), *args]
+    command = [sys.executable, "-m", "grpclab.apps.server", "--port", str(port), *args]
     if address:
         command += ["--address", address]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -320,7 +320,7 @@ def test_default_address_is_pod_ip_else_every_address(monkeypatch):
      ["--keepalive-timeout", "inf"]],
 )
 def test_bad_connection_management_is_one_line_and_exit_2(args):
-    result = subprocess.run([sys.executable, "-m", "grpclab.server", "--address", MANAGED,
+    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", "--address", MANAGED,
                              "--port", "50059", *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2

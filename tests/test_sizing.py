@@ -13,11 +13,12 @@ from concurrent import futures
 import grpc
 import pytest
 
-from grpclab import probe, sizing
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.stats import miss_chance, pinned_chance, share_chance, spread_chance
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.probe import cli as probe
+from grpclab.probe import sizing
+from grpclab.probe.stats import miss_chance, pinned_chance, share_chance, spread_chance
+from grpclab.probe.verdict import PINNED, SPREAD, Expectation, Tally, judge
 from grpclab.status import ExitStatus
-from grpclab.verdict import PINNED, SPREAD, Expectation, Tally, judge
 
 # ---------------------------------------------------------------------------- the rule
 

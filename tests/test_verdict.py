@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from grpclab.stats import jain_index, latency_ms, miss_chance, percentile
-from grpclab.verdict import (
+from grpclab.probe.stats import jain_index, latency_ms, miss_chance, percentile
+from grpclab.probe.verdict import (
     FAILED,
     MIXED,
     PINNED,

@@ -6,7 +6,7 @@
   the timelines themselves stay out (they are the pictures' source, kept per run in
   ``runs/<remedy>--<action>.json``);
 - ``report.md``: the table of figures and verdicts, then one line per run;
-- ``<remedy>--<action>.png``: the run's picture (``churnpicture``: calls per second per replica
+- ``<remedy>--<action>.png``: the run's picture (``churn_picture``: calls per second per replica
   with the action marked, and the connection x time grid);
 - ``report.html``: the table and every picture (data URIs) in one page that loads nothing.
 
@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from grpclab.report.churnpicture import figure_size_px, render_png
+from grpclab.report.churn_picture import figure_size_px, render_png
 from grpclab.report.folder import _atomic_write, new_report_dir
 from grpclab.report.html import HTML_CSP, HTML_STYLE
 from grpclab.report.model import ReportError, utc_now

@@ -1,7 +1,7 @@
 # Copyright: grpclab maintainers
 # Apache License 2.0 (see the project's pyproject.toml)
 """Filter grpclab.lab.churn_judge: a timeline probe's result judged around one churn action
-(grpclab.churnrun), for the grpc_probe role."""
+(grpclab.churn.run), for the grpc_probe role."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ _value:
 
 def _import() -> Any:
     try:
-        from grpclab import churnrun
+        from grpclab.churn import run as churnrun
     except ImportError as error:
         raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
     return churnrun

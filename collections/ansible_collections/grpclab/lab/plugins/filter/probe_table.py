@@ -15,7 +15,7 @@ short_description: Render a grpclab probe result as the per-replica table
 version_added: 1.0.0
 description:
   - Renders the probe's JSON result (schema C(grpclab.probe/v1), as printed by
-    C(grpclab-probe --json)) with C(grpclab.table.render_table), the same code as the probe's
+    C(grpclab-probe --json)) with C(grpclab.probe.table.render_table), the same code as the probe's
     own table output.
 options:
   _input:
@@ -44,7 +44,7 @@ def probe_table(result):
         raise AnsibleFilterError(
             f"probe_table expects the probe's result (a dict), got {type(result).__name__}")
     try:
-        from grpclab.table import render_table
+        from grpclab.probe import render_table
     except ImportError as error:
         raise AnsibleFilterError(
             f"probe_table needs the grpclab package on the controller: {error}") from error

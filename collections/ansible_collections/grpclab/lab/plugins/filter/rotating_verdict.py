@@ -1,7 +1,7 @@
 # Copyright: grpclab maintainers
 # Apache License 2.0 (see the project's pyproject.toml)
 """Filter grpclab.lab.rotating_verdict: a timeline probe's result judged ``rotating``
-(grpclab.rotation), the max-age scenario's promise, for the grpc_probe role."""
+(grpclab.churn.rotation), the max-age scenario's promise, for the grpc_probe role."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ short_description: Judge a timeline probe's result rotating (pinned at a time, m
 version_added: 1.0.0
 description:
   - Returns the result with C(expect) V(rotating) and C(passed), C(observed), C(summary) from
-    C(grpclab.rotation.verdict). Consecutive calls of a connection stay on one replica, yet at
+    C(grpclab.churn.rotation.verdict). Consecutive calls of a connection stay on one replica, yet at
     least half the connections move replica over the run.
 options:
   _input:
@@ -47,7 +47,7 @@ _value:
 
 def rotating_verdict(result: Mapping[str, Any], max_error_rate: float = 0.0) -> dict[str, Any]:
     try:
-        from grpclab import churnrun
+        from grpclab.churn import run as churnrun
     except ImportError as error:
         raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
     try:

@@ -24,7 +24,7 @@ description:
     available now.
 options:
   _terms:
-    description: Modules that must be importable (for example V(grpc), V(grpclab.server)).
+    description: Modules that must be importable (for example V(grpc), V(grpclab.apps.server)).
     required: true
 """
 

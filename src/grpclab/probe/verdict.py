@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from grpclab.stats import LatencyMs, jain_index, latency_ms, pinned_chance, spread_chance
+from grpclab.probe.stats import LatencyMs, jain_index, latency_ms, pinned_chance, spread_chance
 
 SPREAD = "spread"
 PINNED = "pinned"
@@ -32,7 +32,7 @@ FAILED = "failed"
 EXPECTATIONS = (SPREAD, PINNED, NONE)
 
 # above this chance that per-request balancing fails spread by luck, the probe warns; a spread
-# verdict not met is then not judged (the probe sizes its calls for 1e-6, see grpclab.sizing)
+# verdict not met is then not judged (the probe sizes its calls for 1e-6, see grpclab.probe.sizing)
 LUCK_LIMIT = 0.001
 
 # replies the probe could not attribute to a replica are counted as failures under this name

@@ -1,15 +1,15 @@
 """The probe: does a gRPC target balance per request or pin each connection to one replica?
 
-It opens K distinct TCP connections to the target (one gRPC channel each, :mod:`grpclab.calls`),
-identifies the replica that answered every call, and judges the tallies with
-:mod:`grpclab.verdict`. Two modes:
+It opens K distinct TCP connections to the target (one gRPC channel each,
+:mod:`grpclab.probe.calls`), identifies the replica that answered every call, and judges the
+tallies with :mod:`grpclab.probe.verdict`. Two modes:
 
 - calls (the default): N calls with at most ``--concurrency`` in flight per connection. Without
-  ``--calls`` the probe sizes N itself (:mod:`grpclab.sizing`), and without ``--concurrency`` it
-  raises the calls in flight with N, within a bound.
+  ``--calls`` the probe sizes N itself (:mod:`grpclab.probe.sizing`), and without
+  ``--concurrency`` it raises the calls in flight with N, within a bound.
 - over time: ``--duration S --rate R`` sends R calls per second in all, paced open-loop over the
-  connections (:mod:`grpclab.pacer`), records every call and reports a timeline
-  (:mod:`grpclab.timeline`).
+  connections (:mod:`grpclab.probe.pacer`), records every call and reports a timeline
+  (:mod:`grpclab.probe.timeline`).
 
 Output: a table for people, or with ``--json`` one JSON document for machines. Its schema is
 ``grpclab.probe/v1`` for the calls mode and ``grpclab.probe/v2`` when it carries a timeline
@@ -27,7 +27,7 @@ added to v1 (every document has them)::
     "spread_chance": 1e-09   # the same bound from the calls that succeeded; null for pinned
 
 and ``parameters.duration`` / ``parameters.rate`` (null in the calls mode). The ``timeline``
-object is described in :mod:`grpclab.timeline`.
+object is described in :mod:`grpclab.probe.timeline`.
 
 Exit status (:class:`grpclab.status.ExitStatus`): 0 verdict met, 1 verdict not met, 2 cannot
 probe or cannot judge (one line on stderr).
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 import grpc
 
 import grpclab
-from grpclab import pacer, sizing
-from grpclab.calls import (  # noqa: F401  (re-exported: the probe's public helpers)
+from grpclab.probe import pacer, sizing
+from grpclab.probe.calls import (  # noqa: F401  (re-exported: the probe's public helpers)
     PROG,
     ConnectError,
     channel_options,
@@ -56,11 +56,11 @@ from grpclab.calls import (  # noqa: F401  (re-exported: the probe's public help
     run_calls,
     split_calls,
 )
+from grpclab.probe.table import render_table
+from grpclab.probe.targets import MalformedTarget, check_target
+from grpclab.probe.timeline import build_timeline, tallies_of
+from grpclab.probe.verdict import EXPECTATIONS, NONE, Expectation, Tally, Verdict, judge
 from grpclab.status import ExitStatus
-from grpclab.table import render_table
-from grpclab.targets import MalformedTarget, check_target
-from grpclab.timeline import build_timeline, tallies_of
-from grpclab.verdict import EXPECTATIONS, NONE, Expectation, Tally, Verdict, judge
 
 SCHEMA = "grpclab.probe/v1"
 SCHEMA_TIMELINE = "grpclab.probe/v2"
@@ -85,7 +85,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 @dataclass(frozen=True)
 class ProbeOptions:
     target: str
-    calls: int | None = None  # None: sized (grpclab.sizing)
+    calls: int | None = None  # None: sized (grpclab.probe.sizing)
     connections: int = 4
     concurrency: int | None = None  # None: rises with the calls
     expect: str = NONE

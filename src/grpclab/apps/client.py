@@ -25,10 +25,10 @@ import threading
 import grpc
 
 from grpclab import MAX_SECONDS
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.status import ExitStatus
 
-log = logging.getLogger("grpclab.client")
+log = logging.getLogger("grpclab.apps.client")
 
 DNS_ENV = "GRPCLAB_DNS"
 # gRPC's resolver schemes: "host:port" also reads as "scheme:rest", so it is a URI only for one

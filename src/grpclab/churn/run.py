@@ -3,7 +3,7 @@ pods before and after, turned into a judgement (grpclab.churn) kept with the res
 
 The grpc_probe role calls ``judge_result`` through the collection's filter
 ``grpclab.lab.churn_judge``; ``verdict_result`` does the same for the ``rotating`` promise
-(grpclab.rotation). Pure: the caller gives the times and the pod names.
+(grpclab.churn.rotation). Pure: the caller gives the times and the pod names.
 """
 
 from __future__ import annotations
@@ -12,25 +12,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from grpclab import churn, rotation
+from grpclab.churn import rotation
+from grpclab.churn.expectations import Budgets, judge
+from grpclab.churn.figures import Action
 
 
-def budgets_of(values: Mapping[str, Any] | None) -> churn.Budgets:
+def budgets_of(values: Mapping[str, Any] | None) -> Budgets:
     """Budgets from a mapping of field names (role variables); unknown names are refused."""
-    known = {f.name for f in fields(churn.Budgets)}
+    known = {f.name for f in fields(Budgets)}
     unknown = sorted(set(values or {}) - known)
     if unknown:
         raise ValueError(f"unknown churn budget {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(known))}")
-    return churn.Budgets(**dict(values or {}))
+    return Budgets(**dict(values or {}))
 
 
 def action_of(result: Mapping[str, Any], name: str, at_unix: float, before: Iterable[str],
-              after: Iterable[str], restarted: Iterable[str] = ()) -> churn.Action:
+              after: Iterable[str], restarted: Iterable[str] = ()) -> Action:
     timeline = result.get("timeline")
     if not timeline:
         raise ValueError("the probe's result has no timeline: run it with --duration and --rate")
-    return churn.Action(name=name, at_s=round(float(at_unix) - float(timeline["start_unix"]), 3),
+    return Action(name=name, at_s=round(float(at_unix) - float(timeline["start_unix"]), 3),
                         before=frozenset(before), after=frozenset(after),
                         restarted=frozenset(restarted))
 
@@ -41,7 +43,7 @@ def judge_result(result: Mapping[str, Any], remedy: str, action: str, at_unix: f
     """The result with ``churn`` (the judgement's JSON plus the action's times) and its verdict
     (``passed``, ``summary``) replaced by the judgement's."""
     act = action_of(result, action, at_unix, before, after, restarted)
-    judgement = churn.judge(result["timeline"], remedy, act, budgets_of(budgets))
+    judgement = judge(result["timeline"], remedy, act, budgets_of(budgets))
     record = {**judgement.to_json(), "at_s": act.at_s, "at_unix": float(at_unix),
               "before": sorted(act.before), "after": sorted(act.after),
               "restarted": sorted(act.restarted)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from grpclab.timeline import render_timeline
+from grpclab.probe.timeline import render_timeline
 
 BAR_WIDTH = 40  # characters for a share of 1.0
 

@@ -1,6 +1,6 @@
 """The probe over time: every call of a paced run, per second, and per connection.
 
-Pure functions over the pacer's records (:mod:`grpclab.pacer`); no I/O. The JSON (key
+Pure functions over the pacer's records (:mod:`grpclab.probe.pacer`); no I/O. The JSON (key
 ``timeline`` of a ``grpclab.probe/v2`` document, see :mod:`grpclab.probe`)::
 
     {"start_unix": 1764480000.123,        # wall clock at the start (time.time())
@@ -33,7 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from grpclab.verdict import UNIDENTIFIED, Tally
+from grpclab.probe.verdict import UNIDENTIFIED, Tally
 
 OK = "OK"
 

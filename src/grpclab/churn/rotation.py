@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grpclab.timeline import OK
+from grpclab.churn.figures import OK
 
 MIN_STICKINESS = 0.9  # a connection keeps its replica from one call to the next this often
 MIN_MOVED = 0.5  # at least this fraction of the connections (rounded up) moved replica

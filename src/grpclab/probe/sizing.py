@@ -3,8 +3,8 @@
 Pure functions. The rule: enough calls per connection that per-request balancing (modelled as
 uniform at random over the replicas, the worst of Envoy's round_robin, least_request and random)
 would still pass ``spread`` except with a chance below ``TARGET_CHANCE``. The chance is bounded by
-:func:`grpclab.verdict.spread_chance`: the union bound over every (connection, replica) pair of
-"this connection never reached this replica", K x R x (1 - 1/R)^n, plus the union bound over
+:func:`grpclab.probe.stats.spread_chance`: the union bound over every (connection, replica) pair
+of "this connection never reached this replica", K x R x (1 - 1/R)^n, plus the union bound over
 replicas of the exact binomial tail "this replica got less than min_share of its fair share".
 
 Without ``--replicas`` the count of replicas is unknown before calling: the probe makes a first
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from grpclab.stats import spread_chance
+from grpclab.probe.stats import spread_chance
 
 TARGET_CHANCE = 1e-6
 MIN_PER_CONNECTION = 25  # even with one replica: enough calls for latency percentiles

@@ -30,11 +30,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from grpclab import MAX_SECONDS
-from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.sockets import bind_error
 from grpclab.status import ExitStatus
 
-log = logging.getLogger("grpclab.server")
+log = logging.getLogger("grpclab.apps.server")
 
 SERVICE_NAME = "helloworld.Greeter"
 

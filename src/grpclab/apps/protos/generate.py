@@ -1,10 +1,10 @@
 """Regenerate the helloworld modules from the proto beside this file (needs grpcio-tools).
 
-    python -m grpclab.protos.generate [OUTPUT_ROOT]
+    python -m grpclab.apps.protos.generate [OUTPUT_ROOT]
 
 The proto is compiled with ``src`` as include root, so the generated stubs import each other as
-``grpclab.protos.helloworld_pb2``. OUTPUT_ROOT defaults to that ``src`` folder; the stale-stub test
-passes a temporary one and compares.
+``grpclab.apps.protos.helloworld_pb2``. OUTPUT_ROOT defaults to that ``src`` folder; the
+stale-stub test passes a temporary one and compares.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 PROTO = Path(__file__).with_name("helloworld.proto")
-SRC_ROOT = PROTO.parents[2]
+SRC_ROOT = PROTO.parents[3]
 GENERATED = ("helloworld_pb2.py", "helloworld_pb2.pyi", "helloworld_pb2_grpc.py")
 
 
 def generate(output_root: Path = SRC_ROOT) -> list[Path]:
-    """Compile the proto into OUTPUT_ROOT/grpclab/protos/ and return the generated files."""
+    """Compile the proto into OUTPUT_ROOT/grpclab/apps/protos/ and return the generated files."""
     from grpc_tools import protoc  # dev dependency, imported only when regenerating
 
-    target = output_root / "grpclab" / "protos"
+    target = output_root / "grpclab" / "apps" / "protos"
     target.mkdir(parents=True, exist_ok=True)
     relative = PROTO.relative_to(SRC_ROOT).as_posix()
     rc = protoc.main(
