@@ -36,6 +36,7 @@ probe or cannot judge (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import platform
@@ -333,6 +334,10 @@ def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
         duration=args.duration, rate=args.rate,
     )
     options.validate()
+    # before the probe runs, not after: the report's picture needs the controller extra
+    if options.report is not None and importlib.util.find_spec("matplotlib") is None:
+        raise ProbeError("--report draws its picture with matplotlib, which is not installed: "
+                         "pip install 'grpclab[controller]'")
     return options
 
 
