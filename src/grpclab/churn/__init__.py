@@ -15,6 +15,11 @@ until the shares are fair; for removed or restarted ones, the failed calls by st
 time until calls succeed again on every connection. ``expectations`` writes each remedy's promise
 for each action down as data, with its budget; ``judge`` holds the figures against them and says
 what was seen in one line.
+
+Beside them: ``run`` takes one churn run as a playbook hands it over (the probe's result, the
+action's time, the pods before and after; the collection's ``churn_judge`` and
+``rotating_verdict`` filters call it), and ``rotation`` judges the max-age scenario's
+``rotating`` promise over a timeline. Only the judgement is re-exported here.
 """
 
 from grpclab.churn.expectations import (
