@@ -136,10 +136,9 @@ def render(root: Path) -> str:
     lines += ["## Contents", "", *contents, ""]
     for role in roles:
         specs = yaml.safe_load((root / "roles" / role / "meta/argument_specs.yml").read_text())
-        note = (
-            f"Defaults: `roles/{role}/defaults/main.yml`."
-            f" Role page: [roles/{role}/README.md](../roles/{role}/README.md)."
-        )
+        note = f"Defaults: `roles/{role}/defaults/main.yml`."
+        if (root / "roles" / role / "README.md").is_file():
+            note += f" Role page: [roles/{role}/README.md](../roles/{role}/README.md)."
         lines += section(f"Role {role}", note, specs or {})
     if playbook_specs.is_file():
         specs = yaml.safe_load(playbook_specs.read_text())

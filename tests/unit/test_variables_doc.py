@@ -18,9 +18,9 @@ def load_tool():
 
 
 def copy_of_checkout(tmp_path: Path) -> Path:
-    """The files the generator reads, and the committed page, in a temporary checkout."""
+    """The files the generator reads (specs, which role pages exist), and the committed page."""
     root = tmp_path / "checkout"
-    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+    for spec in [*ROOT.glob("roles/*/meta/argument_specs.yml"), *ROOT.glob("roles/*/README.md")]:
         target = root / spec.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(spec, target)
