@@ -6,7 +6,9 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+# the checkout: the first folder above this file with a pyproject.toml (the file may move
+# between test tiers)
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 TOOL = ROOT / "tools" / "gen_variables_doc.py"
 
 
