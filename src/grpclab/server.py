@@ -3,8 +3,15 @@
 It answers ``/helloworld.Greeter/SayHello`` with ``Hello from <name>`` and sends the same name as
 the initial-metadata key ``hostname`` (the convention of gRPC's interop servers), so a client can
 tell which replica served each call. It serves the standard ``grpc.health.v1.Health`` service and
-drains on SIGTERM: health turns NOT_SERVING, new calls are refused, calls in flight get ``--grace``
-seconds to finish, then the process exits 0.
+drains on SIGTERM: health turns NOT_SERVING at once, new calls are still served for
+``--drain-delay`` seconds (so that whoever routes to this replica - kube-proxy, Envoy, a client's
+balancer watching its health - learns it is leaving before it refuses anything), then the server
+stops: GOAWAY, calls in flight get ``--grace`` seconds to finish, and the process exits 0.
+
+Why the delay: once gRPC's server shutdown has begun, a call that reaches it - one the client sent
+before it read the GOAWAY - is cancelled (the client sees CANCELLED), and calls in flight when the
+grace ends are cancelled too. A drain without a delay therefore costs a call whenever one is on
+its way at the moment of SIGTERM. A second SIGTERM or SIGINT cuts the delay short.
 
 Connection management is gRPC's own (proposal A9, server-side connection management): after
 ``--max-connection-age`` the server sends GOAWAY and lets calls in flight finish for
@@ -96,6 +103,7 @@ class GreeterServer:
                                    options=options)
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
         self._health = health.HealthServicer()
+        self._hurry = threading.Event()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         # add_insecure_port raises RuntimeError when the address cannot be bound
         self.port = self._server.add_insecure_port(self.endpoint)
@@ -105,10 +113,18 @@ class GreeterServer:
         for service in ("", SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
-    def drain(self, grace: float) -> None:
-        """Report NOT_SERVING, refuse new calls, give calls in flight ``grace`` seconds."""
+    def drain(self, grace: float, delay: float = 0.0) -> None:
+        """Report NOT_SERVING, keep serving for ``delay`` seconds (or until ``hurry()``), then
+        stop: refuse new calls, give calls in flight ``grace`` seconds."""
         self._health.enter_graceful_shutdown()
+        if delay > 0:
+            self._hurry.wait(delay)
+        log.info("%s stopping: GOAWAY, calls in flight get %.1fs", self.name, grace)
         self._server.stop(grace).wait()
+
+    def hurry(self) -> None:
+        """End the drain's delay now: stop at once (calls in flight keep their grace)."""
+        self._hurry.set()
 
     def wait(self) -> None:
         self._server.wait_for_termination()
@@ -126,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds calls in flight get to finish after SIGTERM "
+                        "(default: %(default)s)")
+    parser.add_argument("--drain-delay", type=float, default=0.0, metavar="S",
+                        help="seconds the server keeps serving new calls after SIGTERM, while its "
+                        "health says NOT_SERVING, before it stops and --grace begins "
                         "(default: %(default)s)")
     parser.add_argument("--delay", type=float, default=0.0,
                         help="seconds each call takes, to simulate work (default: %(default)s)")
@@ -173,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
         return ExitStatus.ERROR
-    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS) \
+    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.drain_delay <= MAX_SECONDS
+            and 0 <= args.delay <= MAX_SECONDS) \
             or args.max_workers < 1:  # the comparisons are also false for nan
-        print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
-              "seconds, --max-workers >= 1", file=sys.stderr)
+        print(f"grpclab-server: error: --grace, --drain-delay and --delay must be 0 to "
+              f"{MAX_SECONDS:g} seconds, --max-workers >= 1", file=sys.stderr)
         return ExitStatus.ERROR
     connection = connection_seconds(args)
     problem = connection_error(connection)
@@ -201,10 +222,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_sigterm(signum, _frame) -> None:
         if stopping.is_set():
+            server.hurry()  # a second signal: stop now, without the rest of the delay
             return
         stopping.set()
-        log.info("%s draining (signal %d), grace %.1fs", name, signum, args.grace)
-        threading.Thread(target=server.drain, args=(args.grace,), daemon=True).start()
+        log.info("%s draining (signal %d), drain delay %.1fs, grace %.1fs", name, signum,
+                 args.drain_delay, args.grace)
+        threading.Thread(target=server.drain, args=(args.grace, args.drain_delay),
+                         daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, on_sigterm)
