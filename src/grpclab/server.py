@@ -8,10 +8,12 @@ drains on SIGTERM: health turns NOT_SERVING at once, new calls are still served 
 balancer watching its health - learns it is leaving before it refuses anything), then the server
 stops: GOAWAY, calls in flight get ``--grace`` seconds to finish, and the process exits 0.
 
-Why the delay: once gRPC's server shutdown has begun, a call that reaches it - one the client sent
-before it read the GOAWAY - is cancelled (the client sees CANCELLED), and calls in flight when the
-grace ends are cancelled too. A drain without a delay therefore costs a call whenever one is on
-its way at the moment of SIGTERM. A second SIGTERM or SIGINT cuts the delay short.
+Why the delay: once gRPC's server shutdown has begun, a call that reaches the server - one the
+client sent before it read the GOAWAY - is cancelled (the client sees CANCELLED), as are calls
+still in flight when the grace ends. Stopping at SIGTERM therefore costs every call on its way at
+that moment. The delay lets the path stop sending first; it helps where the path learns of the
+drain (endpoints removed, health watched), not a client that learns of it only from the GOAWAY.
+A second SIGTERM or SIGINT cuts the delay short.
 
 Connection management is gRPC's own (proposal A9, server-side connection management): after
 ``--max-connection-age`` the server sends GOAWAY and lets calls in flight finish for
@@ -141,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="address to bind (default: $POD_IP, else 0.0.0.0)")
     parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
     parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds calls in flight get to finish after SIGTERM "
-                        "(default: %(default)s)")
+                        help="seconds calls in flight get to finish once the server stops "
+                        "(SIGTERM, then --drain-delay) (default: %(default)s)")
     parser.add_argument("--drain-delay", type=float, default=0.0, metavar="S",
                         help="seconds the server keeps serving new calls after SIGTERM, while its "
                         "health says NOT_SERVING, before it stops and --grace begins "
@@ -193,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
         return ExitStatus.ERROR
-    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.drain_delay <= MAX_SECONDS
-            and 0 <= args.delay <= MAX_SECONDS) \
+    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS) \
             or args.max_workers < 1:  # the comparisons are also false for nan
-        print(f"grpclab-server: error: --grace, --drain-delay and --delay must be 0 to "
-              f"{MAX_SECONDS:g} seconds, --max-workers >= 1", file=sys.stderr)
+        print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
+              "seconds, --max-workers >= 1", file=sys.stderr)
+        return ExitStatus.ERROR
+    if not 0 <= args.drain_delay <= MAX_SECONDS:
+        print(f"grpclab-server: error: --drain-delay must be 0 to {MAX_SECONDS:g} seconds, "
+              f"not {args.drain_delay:g}", file=sys.stderr)
         return ExitStatus.ERROR
     connection = connection_seconds(args)
     problem = connection_error(connection)
