@@ -133,7 +133,8 @@ def test_port_in_use_is_one_line_and_exit_2(server_factory):
 @pytest.mark.parametrize(
     "args",
     [["--port", "0"], ["--port", "70000"], ["--grace", "-1"], ["--address", "192.0.2.1"],
-     ["--grace", "1e10"], ["--delay", "nan"]],
+     ["--grace", "1e10"], ["--delay", "nan"], ["--drain-delay", "-1"],
+     ["--drain-delay", "nan"], ["--drain-delay", "1e10"]],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
     result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", *args],
@@ -148,6 +149,84 @@ def test_sigterm_with_nothing_in_flight_exits_at_once(server_factory):
     proc.send_signal(signal.SIGTERM)
     # well under the 30 s grace: an idle server has nothing to wait for
     assert proc.wait(timeout=10) == 0
+
+
+def test_bad_drain_delay_is_named_in_its_one_line():
+    result = subprocess.run([sys.executable, "-m", "grpclab.server", "--drain-delay", "-1"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "grpclab-server: error: --drain-delay must be 0 to 86400 seconds, not -1"]
+
+
+def wait_for_status(stub, service: str, wanted: int, timeout: float = 5.0) -> float:
+    """Poll Check until ``service`` reports ``wanted``; the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2).status
+        if status == wanted:
+            return time.monotonic()
+        assert time.monotonic() < deadline, f"{service!r} still {status}"
+        time.sleep(0.02)
+
+
+def test_drain_delay_serves_new_calls_while_not_serving_then_stops(server_factory):
+    delay, grace = 2.0, 3.0
+    proc = server_factory("--port", "50067", "--name", "late", "--drain-delay", str(delay),
+                          "--grace", str(grace))
+    with grpc.insecure_channel(f"{ADDRESS}:50067") as channel:
+        grpc.channel_ready_future(channel).result(timeout=5)
+        health = health_pb2_grpc.HealthStub(channel)
+        greeter = helloworld_pb2_grpc.GreeterStub(channel)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        wait_for_status(health, "", not_serving)
+        wait_for_status(health, "helloworld.Greeter", not_serving)
+        # a new call, made during the delay, on a connection the server has not sent GOAWAY on
+        reply = greeter.SayHello(helloworld_pb2.HelloRequest(name="x"), timeout=5)
+        assert reply.message == "Hello from late"
+        assert time.monotonic() - signalled < delay, "the call came too late to prove anything"
+        assert proc.poll() is None
+    assert proc.wait(timeout=delay + grace + 5) == 0
+    # it stopped after the delay, and at once then: nothing was left in flight
+    assert delay <= time.monotonic() - signalled < delay + grace
+    log = proc.stdout.read()
+    assert "drain delay 2.0s, grace 3.0s" in log and "stopping: GOAWAY" in log
+
+
+def test_a_call_in_flight_when_the_drain_delay_ends_gets_its_grace(server_factory):
+    # the call takes 1.5 s and starts 0.5 s into a 1 s delay: the server stops while it runs
+    proc = server_factory("--port", "50068", "--name", "busy", "--delay", "1.5",
+                          "--drain-delay", "1", "--grace", "10")
+    with grpc.insecure_channel(f"{ADDRESS}:50068") as channel:
+        grpc.channel_ready_future(channel).result(timeout=5)
+        greeter = helloworld_pb2_grpc.GreeterStub(channel)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        in_flight = greeter.SayHello.future(helloworld_pb2.HelloRequest(name="x"), timeout=10)
+        assert in_flight.result().message == "Hello from busy"
+        # the delay is over (1 s): the stopped server refuses what comes after
+        with pytest.raises(grpc.RpcError) as refused:
+            greeter.SayHello(helloworld_pb2.HelloRequest(name="y"), timeout=3)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert proc.wait(timeout=15) == 0
+    # it exits once the call is done (about 2 s after SIGTERM), well within delay + grace
+    assert 2.0 <= time.monotonic() - signalled < 6.0
+
+
+def test_a_second_signal_cuts_the_drain_delay_short(server_factory):
+    proc = server_factory("--port", "50069", "--name", "hurried", "--drain-delay", "60")
+    with grpc.insecure_channel(f"{ADDRESS}:50069") as channel:
+        grpc.channel_ready_future(channel).result(timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        wait_for_status(health_pb2_grpc.HealthStub(channel), "",
+                        health_pb2.HealthCheckResponse.NOT_SERVING)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # Ctrl-C after the SIGTERM: no minute's wait
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - signalled < 5
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,17 @@
 It answers ``/helloworld.Greeter/SayHello`` with ``Hello from <name>`` and sends the same name as
 the initial-metadata key ``hostname`` (the convention of gRPC's interop servers), so a client can
 tell which replica served each call. It serves the standard ``grpc.health.v1.Health`` service and
-drains on SIGTERM: health turns NOT_SERVING, new calls are refused, calls in flight get ``--grace``
-seconds to finish, then the process exits 0.
+drains on SIGTERM: health turns NOT_SERVING at once, new calls are still served for
+``--drain-delay`` seconds (so that whoever routes to this replica - kube-proxy, Envoy, a client's
+balancer watching its health - learns it is leaving before it refuses anything), then the server
+stops: GOAWAY, calls in flight get ``--grace`` seconds to finish, and the process exits 0.
+
+Why the delay: once gRPC's server shutdown has begun, a call that reaches the server - one the
+client sent before it read the GOAWAY - is cancelled (the client sees CANCELLED), as are calls
+still in flight when the grace ends. Stopping at SIGTERM therefore costs every call on its way at
+that moment. The delay lets the path stop sending first; it helps where the path learns of the
+drain (endpoints removed, health watched), not a client that learns of it only from the GOAWAY.
+A second SIGTERM or SIGINT cuts the delay short.
 
 Connection management is gRPC's own (proposal A9, server-side connection management): after
 ``--max-connection-age`` the server sends GOAWAY and lets calls in flight finish for
@@ -96,6 +105,7 @@ class GreeterServer:
                                    options=options)
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
         self._health = health.HealthServicer()
+        self._hurry = threading.Event()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         # add_insecure_port raises RuntimeError when the address cannot be bound
         self.port = self._server.add_insecure_port(self.endpoint)
@@ -105,10 +115,18 @@ class GreeterServer:
         for service in ("", SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
-    def drain(self, grace: float) -> None:
-        """Report NOT_SERVING, refuse new calls, give calls in flight ``grace`` seconds."""
+    def drain(self, grace: float, delay: float = 0.0) -> None:
+        """Report NOT_SERVING, keep serving for ``delay`` seconds (or until ``hurry()``), then
+        stop: refuse new calls, give calls in flight ``grace`` seconds."""
         self._health.enter_graceful_shutdown()
+        if delay > 0:
+            self._hurry.wait(delay)
+        log.info("%s stopping: GOAWAY, calls in flight get %.1fs", self.name, grace)
         self._server.stop(grace).wait()
+
+    def hurry(self) -> None:
+        """End the drain's delay now: stop at once (calls in flight keep their grace)."""
+        self._hurry.set()
 
     def wait(self) -> None:
         self._server.wait_for_termination()
@@ -125,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="address to bind (default: $POD_IP, else 0.0.0.0)")
     parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
     parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds calls in flight get to finish after SIGTERM "
+                        help="seconds calls in flight get to finish once the server stops "
+                        "(SIGTERM, then --drain-delay) (default: %(default)s)")
+    parser.add_argument("--drain-delay", type=float, default=0.0, metavar="S",
+                        help="seconds the server keeps serving new calls after SIGTERM, while its "
+                        "health says NOT_SERVING, before it stops and --grace begins "
                         "(default: %(default)s)")
     parser.add_argument("--delay", type=float, default=0.0,
                         help="seconds each call takes, to simulate work (default: %(default)s)")
@@ -178,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
               "seconds, --max-workers >= 1", file=sys.stderr)
         return ExitStatus.ERROR
+    if not 0 <= args.drain_delay <= MAX_SECONDS:
+        print(f"grpclab-server: error: --drain-delay must be 0 to {MAX_SECONDS:g} seconds, "
+              f"not {args.drain_delay:g}", file=sys.stderr)
+        return ExitStatus.ERROR
     connection = connection_seconds(args)
     problem = connection_error(connection)
     if problem is not None:
@@ -201,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_sigterm(signum, _frame) -> None:
         if stopping.is_set():
+            server.hurry()  # a second signal: stop now, without the rest of the delay
             return
         stopping.set()
-        log.info("%s draining (signal %d), grace %.1fs", name, signum, args.grace)
-        threading.Thread(target=server.drain, args=(args.grace,), daemon=True).start()
+        log.info("%s draining (signal %d), drain delay %.1fs, grace %.1fs", name, signum,
+                 args.drain_delay, args.grace)
+        threading.Thread(target=server.drain, args=(args.grace, args.drain_delay),
+                         daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, on_sigterm)
