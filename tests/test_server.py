@@ -152,7 +152,7 @@ def test_sigterm_with_nothing_in_flight_exits_at_once(server_factory):
 
 
 def test_bad_drain_delay_is_named_in_its_one_line():
-    result = subprocess.run([sys.executable, "-m", "grpclab.server", "--drain-delay", "-1"],
+    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", "--drain-delay", "-1"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
