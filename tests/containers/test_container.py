@@ -35,7 +35,7 @@ from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
-PLAYBOOK = ROOT / "tests" / "test_container.yml"
+PLAYBOOK = ROOT / "tests" / "containers" / "test_container.yml"
 BASE = os.environ.get("GRPCLAB_CONTAINER_BASE", "grpclab-stand-in-base:bookworm")
 REQUIRED = os.environ.get("GRPCLAB_CONTAINER_TESTS", "") == "required"
 IMAGE = "grpclab:container-test"

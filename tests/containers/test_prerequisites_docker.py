@@ -19,7 +19,7 @@ from grpclab import prerequisites
 
 pytestmark = pytest.mark.slow
 
-PLAYBOOK = ROOT / "tests" / "test_prerequisites_docker.yml"
+PLAYBOOK = ROOT / "tests" / "containers" / "test_prerequisites_docker.yml"
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from test_churn import AFTER, BEFORE, per_request, pinned, timeline
-from test_churnpicture import png_size
-from test_compare import chromium
+from browser import chromium
+from churn_timelines import AFTER, BEFORE, per_request, pinned, timeline
+from report_helpers import png_size
 
 from grpclab import churnrun
 from grpclab.report import churn as churn_report

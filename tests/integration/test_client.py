@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import lab_manifests, start_lab_node
+from lab_node import lab_manifests, start_lab_node
 
 from grpclab.client import channel_target, dns_server_problem, has_scheme
 

@@ -22,7 +22,8 @@ import dnslib
 import grpc
 import pytest
 import yaml
-from conftest import LabNode, lab_manifests, read_url, start_lab_node
+from lab_node import LabNode, lab_manifests, start_lab_node
+from servers import read_url
 
 from grpclab.lab.processes import proc_cmdline, wait_ready
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc

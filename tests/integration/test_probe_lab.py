@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import envoy_binary, envoy_config, write_envoy_config
+from servers import envoy_binary, envoy_config, write_envoy_config
 
 from grpclab import probe, report
 from grpclab.verdict import PINNED, SPREAD

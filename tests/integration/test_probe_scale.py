@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import REPO
 from probe_helpers import envoy_over_replicas
+from servers import REPO
 
 from grpclab import probe
 from grpclab.status import ExitStatus

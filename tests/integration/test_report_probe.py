@@ -1,7 +1,8 @@
-"""Reports from real probe results: real Greeter servers behind a real Envoy (tests/conftest.py).
+"""Reports from real probe results: real Greeter servers behind a real Envoy
+(tests/integration/conftest.py).
 
 They bind the lab's addresses: run under the lab lock,
-``flock /tmp/grpclab-net.lock python -m pytest tests/test_report_probe.py``.
+``flock /tmp/grpclab-net.lock python -m pytest tests/integration/test_report_probe.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_report import md_verdicts, png_size
+from report_helpers import md_verdicts, png_size
 
 from grpclab import report
 from grpclab.probe import ProbeOptions, probe

@@ -1,8 +1,8 @@
 """Churn actions on the lab, run for real: ``ansible-playbook playbooks/<scenario>.yml
 -e grpc_probe_churn=<action>`` (the runbook use) with real server processes, the lab node and
 Envoy. Short runs (6 s, the action 2 s in). They bind the lab's addresses: run them under the
-lab lock, ``flock /tmp/grpclab-net.lock python -m pytest tests/test_churn_lab.py``. The module
-starts from no lab cluster and leaves none."""
+lab lock, ``flock /tmp/grpclab-net.lock python -m pytest tests/playbooks/test_churn_lab.py``.
+The module starts from no lab cluster and leaves none."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 that report opened in a real headless Chromium with no network.
 
 The runs bind the lab's addresses: run under the lab lock,
-``flock /tmp/grpclab-net.lock python -m pytest tests/test_compare.py``. The module tears the
-lab down when it ends.
+``flock /tmp/grpclab-net.lock python -m pytest tests/playbooks/test_compare.py``. The module tears
+the lab down when it ends.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -21,8 +20,9 @@ from typing import Any
 import jsonschema
 import pytest
 from ansible_cli import recap, run_tool
+from browser import chromium
 from PIL import Image
-from test_report import md_table, md_verdicts, png_size
+from report_helpers import md_table, md_verdicts, png_size
 
 from grpclab import report
 
@@ -42,7 +42,6 @@ CLUSTERS = {
     "client-side": "grpclab-cilium",
 }
 PLAYBOOK_TIMEOUT = 900  # seconds: four scenarios on a shared 2-core machine
-CHROMIUM_TIMEOUT = 120
 
 
 @dataclass
@@ -167,41 +166,6 @@ class _Page(HTMLParser):
             self.rows.append(attributes)
         elif tag == "img":
             self.images.append(attributes)
-
-
-def _network_isolated() -> bool:
-    """True when Chromium can run in a network namespace of its own (no network at all)."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    probe = subprocess.run([unshare, "--net", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Headless Chromium that cannot reach anything: its own network namespace when the
-    machine allows it, and every host name mapped to nowhere in any case."""
-    binary = shutil.which("chromium")
-    if binary is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium", pytrace=False)
-    argv = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        *args,
-    ]
-    if _network_isolated():
-        argv = ["unshare", "--net", *argv]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False
-    )
 
 
 def test_report_html_loads_nothing_from_anywhere(passing):

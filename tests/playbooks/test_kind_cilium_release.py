@@ -17,7 +17,7 @@ from ansible_cli import ROOT, run_tool
 
 pytestmark = pytest.mark.slow
 
-PLAYBOOK = ROOT / "tests" / "test_kind_cilium_release.yml"
+PLAYBOOK = ROOT / "tests" / "playbooks" / "test_kind_cilium_release.yml"
 
 STAND_IN_HELM = r'''#!/usr/bin/env python3
 import json, os, sys

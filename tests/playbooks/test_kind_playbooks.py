@@ -28,10 +28,11 @@ KIND_PATHS = sorted(
         "roles/kind_cluster/tasks/reachable.yml", "roles/grpc_apps/tasks/render.yml",
         "roles/grpc_apps/tasks/image.yml", "roles/grpc_apps/tasks/apply.yml",
         "roles/grpc_apps/tasks/namespaces-absent.yml", "roles/grpc_probe/tasks/l7-ready.yml",
-        "playbooks/tasks/prerequisites-*.yml", "tests/test_container.yml",
-        "tests/test_prerequisites_docker.yml", "tests/test_kind_cilium_release.yml",
+        "playbooks/tasks/prerequisites-*.yml", "tests/containers/test_container.yml",
+        "tests/containers/test_prerequisites_docker.yml",
+        "tests/playbooks/test_kind_cilium_release.yml",
         "inventories/kind/**/*.yml", "inventories/existing/**/*.yml", "molecule/kind/**/*.yml",
-        "tests/test_kind_render.yml",
+        "tests/playbooks/test_kind_render.yml",
     )
     for path in ROOT.glob(pattern)
     if "prerequisites-lab" not in path.name

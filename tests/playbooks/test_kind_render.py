@@ -1,6 +1,6 @@
 """The kind config, the Cilium Helm values and every Kubernetes manifest, rendered through Ansible
-from the roles' real templates and defaults (tests/test_kind_render.yml drives the roles' own
-render steps), then validated: the manifests against the Kubernetes OpenAPI schemas
+from the roles' real templates and defaults (tests/playbooks/test_kind_render.yml drives the
+roles' own render steps), then validated: the manifests against the Kubernetes OpenAPI schemas
 (kubernetes-validate), the kind config against kind's v1alpha4 Cluster fields, the Helm values
 for the keys the kind and existing platforms rely on.
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from ansible_cli import ROOT, run_tool
 
-PLAYBOOK = ROOT / "tests" / "test_kind_render.yml"
+PLAYBOOK = ROOT / "tests" / "playbooks" / "test_kind_render.yml"
 
 pytestmark = pytest.mark.slow
 

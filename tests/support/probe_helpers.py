@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-from conftest import envoy_config, start_envoy, start_replicas, stop, write_envoy_config
+from servers import envoy_config, start_envoy, start_replicas, stop, write_envoy_config
 
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
 

@@ -1,4 +1,4 @@
-"""images/Dockerfile, read statically (tests/test_container.py builds it and runs it)."""
+"""images/Dockerfile, read statically (tests/containers/test_container.py builds it and runs it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "images" / "Dockerfile"
 
 

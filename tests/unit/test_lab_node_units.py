@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from conftest import lab_manifests
+from lab_node import lab_manifests
 
 from grpclab.lab import controllers, envoyconfig, manifests, pods, xds
 
