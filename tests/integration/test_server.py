@@ -1,4 +1,5 @@
-"""The Greeter server as a real process: identity, health, drain on SIGTERM, bad input."""
+"""The Greeter server as a real process: identity, health, drain on SIGTERM, bad input (its
+functions alone: tests/unit/test_server_options.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from grpclab.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.server import connection_options, default_address, replica_name
 
 # 127.0.5.0/24 is outside every lab address plan, so these tests never meet a lab cluster
 ADDRESS = "127.0.5.1"
@@ -56,14 +56,6 @@ def health_status(target: str, service: str = "") -> int:
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-
-
-def test_name_comes_from_flag_then_pod_name_then_hostname(monkeypatch):
-    monkeypatch.setenv("POD_NAME", "grpc-server-abc-1")
-    assert replica_name("explicit") == "explicit"
-    assert replica_name() == "grpc-server-abc-1"
-    monkeypatch.delenv("POD_NAME")
-    assert replica_name() == os.uname().nodename
 
 
 def test_reply_and_hostname_metadata_name_the_replica(server_factory):
@@ -202,18 +194,6 @@ def client_ports(address: str, port: int) -> set[int]:
     return ports
 
 
-def test_connection_options_map_seconds_to_grpc_milliseconds_and_zero_is_off():
-    assert connection_options({"max_connection_age": 30, "max_connection_age_grace": 5,
-                               "max_connection_idle": 10, "keepalive_time": 20,
-                               "keepalive_timeout": 10}) == [
-        ("grpc.max_connection_age_ms", 30000), ("grpc.max_connection_age_grace_ms", 5000),
-        ("grpc.max_connection_idle_ms", 10000), ("grpc.keepalive_time_ms", 20000),
-        ("grpc.keepalive_timeout_ms", 10000)]
-    assert connection_options({"max_connection_age": 0, "keepalive_time": 0.0004}) == [
-        ("grpc.keepalive_time_ms", 1)]
-    assert connection_options({}) == []
-
-
 def test_max_connection_age_rotates_the_connection_and_no_call_fails(managed_factory):
     port = 50051
     proc, _ = managed_factory(MANAGED, port, "--name", "aged", "--max-connection-age", "1",
@@ -304,13 +284,6 @@ def test_address_defaults_to_pod_ip(managed_factory):
     assert reply.message == "Hello from pod"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
-
-
-def test_default_address_is_pod_ip_else_every_address(monkeypatch):
-    monkeypatch.setenv("POD_IP", "10.244.1.7")
-    assert default_address() == "10.244.1.7"
-    monkeypatch.delenv("POD_IP")
-    assert default_address() == "0.0.0.0"
 
 
 @pytest.mark.parametrize(
