@@ -4,7 +4,7 @@ role's own templates, and ``start_lab_node``, a real ``grpclab-lab node`` on a s
 ``lab_manifests()`` renders roles/grpc_apps/templates with Ansible's own templating (its Templar,
 in this process: no ansible-playbook, no subprocess, so the unit tier can use it too) from the
 variables the role sees on the lab: roles/grpclab and roles/grpc_apps defaults, the role's vars,
-the lab inventory's group_vars, then the test's own variables, as a play's would be.
+the lab inventory's group_vars, then the test's own variables, which win as ``-e`` would.
 """
 
 from __future__ import annotations
