@@ -3,8 +3,8 @@ role's own templates, and ``start_lab_node``, a real ``grpclab-lab node`` on a s
 
 ``lab_manifests()`` renders roles/grpc_apps/templates with Ansible's own templating (its Templar,
 in this process: no ansible-playbook, no subprocess, so the unit tier can use it too) from the
-variables the role sees on the lab: roles/grpclab and roles/grpc_apps defaults, the role's vars,
-the lab inventory's group_vars, then the test's own variables, which win as ``-e`` would.
+variables the role sees on the lab: roles/grpclab and roles/grpc_apps defaults, the lab
+inventory's group_vars, the role's vars, then the test's own variables, which win as ``-e`` would.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 from servers import START_TIMEOUT, _tail, envoy_binary, spawn, stop
 
 from grpclab.lab.processes import wait_ready
@@ -41,8 +43,6 @@ SERVER_MANIFESTS = ("namespaces", "server-deployment", "services")
 @functools.cache
 def _role_variables() -> dict[str, Any]:
     """The variables grpc_apps renders with on the lab, before a test's own (read once)."""
-    from ansible.parsing.dataloader import DataLoader
-
     loader = DataLoader()
     variables: dict[str, Any] = {}
     for pattern in VARIABLE_FILES:
@@ -53,9 +53,6 @@ def _role_variables() -> dict[str, Any]:
 
 @functools.cache
 def _render(names: tuple[str, ...], variables: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
-
     values = {**_role_variables(), **{key: json.loads(value) for key, value in variables}}
     templar = Templar(loader=DataLoader(), variables=values)
     return {f"{name}.yaml": templar.template(

@@ -119,26 +119,6 @@ def test_nothing_on_the_socket_is_an_oserror(tmp_path):
         p.docker_server_version(f"unix://{tmp_path / 'none.sock'}", timeout=2)
 
 
-def test_a_non_docker_server_is_an_oserror(tmp_path):
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.41.200", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-
-    def answer():
-        connection, _ = listener.accept()
-        connection.recv(1024)
-        connection.sendall(b"SSH-2.0-OpenSSH\r\n")
-        connection.close()
-
-    threading.Thread(target=answer, daemon=True).start()
-    try:
-        with pytest.raises(OSError):
-            p.docker_server_version(f"tcp://127.0.41.200:{port}", timeout=5)
-    finally:
-        listener.close()
-
-
 # --- the lines ----------------------------------------------------------------------------
 
 TOOLS = (p.Tool("kind", "0.31.0", "get kind"), p.Tool("helm", "3.10.0", "get helm"))
