@@ -34,9 +34,10 @@ from pathlib import Path
 import grpc
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: manifests, start the node
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the tests' helpers: manifests, start the node
 
-import conftest  # noqa: E402
+import lab_node  # noqa: E402
+import servers  # noqa: E402
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
 
@@ -78,13 +79,13 @@ def until(condition: Callable[[], bool], timeout: float = 30.0, step: float = 0.
     return time.time()
 
 
-def scale(node: conftest.LabNode, replicas: int) -> None:
+def scale(node: lab_node.LabNode, replicas: int) -> None:
     done = node.cli("scale", "deployment", "grpc-server", "--replicas", str(replicas))
     assert done.returncode == 0, done.stderr
     node.rollout()
 
 
-def ready_to_routed(node: conftest.LabNode, service: str, fresh: bool) -> tuple[float, float]:
+def ready_to_routed(node: lab_node.LabNode, service: str, fresh: bool) -> tuple[float, float]:
     """(Ready -> first reply from the new pod, Ready -> the pod in Envoy's cluster for the
     Service), for one scale 3 -> 4."""
     before = {p["name"] for p in node.server_pods()}
@@ -109,7 +110,7 @@ def ready_to_routed(node: conftest.LabNode, service: str, fresh: bool) -> tuple[
     return seen[new["name"]] - ready_at, in_envoy[f"{new['ip']}:50051"] - ready_at
 
 
-def watch_envoy(node: conftest.LabNode, service: str, stop: threading.Event,
+def watch_envoy(node: lab_node.LabNode, service: str, stop: threading.Event,
                 first_seen: dict[str, float]) -> None:
     """Poll Envoy's admin /clusters every 5 ms; record when each host appeared."""
     while not stop.is_set():
@@ -119,13 +120,13 @@ def watch_envoy(node: conftest.LabNode, service: str, stop: threading.Event,
         time.sleep(0.005)
 
 
-def admin_hosts(node: conftest.LabNode, service: str) -> str:
-    text = conftest.read_url(f"http://{node.admin[0]}:{node.admin[1]}/clusters")
+def admin_hosts(node: lab_node.LabNode, service: str) -> str:
+    text = servers.read_url(f"http://{node.admin[0]}:{node.admin[1]}/clusters")
     prefix = f"grpc-server.{service}.50051::"
     return "\n".join(line for line in text.splitlines() if line.startswith(prefix))
 
 
-def crash(node: conftest.LabNode) -> tuple[float, float]:
+def crash(node: lab_node.LabNode) -> tuple[float, float]:
     """(death -> out of Envoy's endpoints, death -> Ready again) for one SIGKILL."""
     # the pod crashed least: a pod crashing again within 10 s backs off longer (0.1 s doubling
     # to 5 s, as CrashLoopBackOff), which is not what a single crash costs
@@ -158,8 +159,8 @@ def summary(name: str, values: list[float], goal: float | None, unit: str = "s")
 
 
 def bench_behaviour(workdir: Path, rounds: int) -> None:
-    node = conftest.start_lab_node(workdir / "bench-node", POD_NET, SVC_NET,
-                                   conftest.lab_manifests())
+    node = lab_node.start_lab_node(workdir / "bench-node", POD_NET, SVC_NET,
+                                   lab_node.lab_manifests())
     try:
         node.rollout()
         l7 = [ready_to_routed(node, "grpc-server", fresh=False) for _ in range(rounds)]
@@ -183,10 +184,10 @@ def bench_behaviour(workdir: Path, rounds: int) -> None:
 
 
 def bench_from_nothing(workdir: Path, replicas: int) -> None:
-    node = conftest.start_lab_node(workdir / f"bench-{replicas}", POD_NET, SVC_NET)
+    node = lab_node.start_lab_node(workdir / f"bench-{replicas}", POD_NET, SVC_NET)
     try:
         began = time.monotonic()
-        node.write_manifests(conftest.lab_manifests(replicas=replicas))
+        node.write_manifests(lab_node.lab_manifests(replicas=replicas))
         node.rollout(timeout=300)
         took = time.monotonic() - began
         print(f"(e) {replicas} replicas Ready from nothing{'':12} {took:.2f} s   "

@@ -29,9 +29,9 @@ from pathlib import Path
 import grpc
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: start servers, start Envoy
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the tests' helpers: servers, Envoy
 
-import conftest  # noqa: E402
+import servers  # noqa: E402
 from probe_helpers import envoy_over_replicas  # noqa: E402
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
@@ -85,7 +85,7 @@ def probe_run(target: str, calls: int, connections: int = 1, concurrency: int = 
 
 def bench_cost_per_call(workdir: Path, calls: int, rounds: int) -> None:
     port = free_port()
-    [server] = conftest.start_replicas([("bench-1", HOST, port)], workdir)
+    [server] = servers.start_replicas([("bench-1", HOST, port)], workdir)
     target = f"{HOST}:{port}"
     try:
         raw_loop(target, 200, 5.0)  # warm both paths up
@@ -99,7 +99,7 @@ def bench_cost_per_call(workdir: Path, calls: int, rounds: int) -> None:
                 else:
                     samples["probe"].append(measure(lambda: probe_run(target, calls)))
     finally:
-        conftest.stop(server.process)
+        servers.stop(server.process)
 
     def per_call_us(which: str, index: int) -> float:
         return statistics.median(s[index] for s in samples[which]) / calls * 1e6

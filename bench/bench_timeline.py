@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the fixtures' helpers: start servers, start Envoy
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the tests' helpers: servers, Envoy
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_probe import l7_envoy  # noqa: E402

@@ -1,0 +1,110 @@
+"""Churn actions on the lab, run for real: ``ansible-playbook playbooks/<scenario>.yml
+-e grpc_probe_churn=<action>`` (the runbook use) with real server processes, the lab node and
+Envoy. Short runs (6 s, the action 2 s in). They bind the lab's addresses: run them under the
+lab lock, ``flock /tmp/grpclab-net.lock python -m pytest tests/playbooks/test_churn_lab.py``.
+The module starts from no lab cluster and leaves none."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from ansible_cli import ROOT
+from test_lab_playbooks import CILIUM_STATE, NETWORKS, playbook
+
+pytestmark = pytest.mark.slow
+
+# long enough after the action for cilium's 4 s to reach a replacement pod
+SHORT = ("grpc_probe_churn_duration=8", "grpc_probe_churn_at=2")
+
+
+def fatal(output: str) -> str:
+    """The failed task's message, else the output's tail: what a failing test shows."""
+    return output[output.index("fatal:"):][:2000] if "fatal:" in output else output[-3000:]
+
+
+def server_pods() -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "grpclab.lab", "--state-dir", str(CILIUM_STATE),
+                           "get", "pods", "-o", "json"], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    return [p for p in json.loads(done.stdout) if p["deployment"] == "grpc-server"]
+
+
+def summary(output: str) -> str:
+    found = re.findall(r"summary\s+(\S.*)", output)
+    assert found, output[-3000:]
+    return found[-1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_from_nothing():
+    assert playbook("teardown").rc == 0
+    yield
+    playbook("teardown")
+
+
+@pytest.fixture(scope="module")
+def cilium_up():
+    run = playbook("cilium")
+    assert run.rc == 0, run
+    return run
+
+
+@pytest.mark.parametrize("action", ["scale-out", "scale-in", "delete-pod", "crash",
+                                    "rollout-restart"])
+def test_each_action_on_cilium_is_taken_timed_and_judged(cilium_up, action):
+    # the scenario brings the Deployment back to 3 replicas before its run: do so first, to
+    # know the replicas the action starts from
+    reset = playbook("cilium")
+    assert reset.rc == 0, fatal(reset.output)
+    before = {p["name"]: p for p in server_pods()}
+    assert len(before) == 3
+    run = playbook("cilium", f"grpc_probe_churn={action}", *SHORT)
+    assert run.rc == 0 and run.failed == 0, fatal(run.output)
+    line = summary(run.output)
+    at = float(re.match(rf"cilium {action} at ([0-9.]+) s: ", line).group(1))
+    assert 1.5 <= at <= 4.0, line  # taken about 2 s into the run, the probe's start counted
+    after = {p["name"]: p for p in server_pods() if p["ready"]}
+    if action == "scale-out":
+        assert len(after) == 5 and set(before) < set(after)
+        assert "every connection reached each new replica within" in line
+    elif action == "scale-in":
+        assert len(after) == 2 and set(after) < set(before)
+    elif action == "delete-pod":
+        victim = min(before)
+        assert victim not in after and len(after) == 3
+    elif action == "crash":
+        victim = min(before)
+        assert set(after) == set(before)
+        assert after[victim]["restarts"] == before[victim]["restarts"] + 1
+        assert after[victim]["pid"] != before[victim]["pid"]
+    else:  # rollout-restart: every pod replaced
+        assert len(after) == 3 and not set(after) & set(before)
+
+
+def test_cilium_without_l7_breaks_the_scale_out_promise_in_one_line(cilium_up):
+    run = playbook("cilium", "grpc_apps_lb_l7=false", "grpc_probe_churn=scale-out", *SHORT)
+    assert run.rc != 0 and run.failed == 1, run
+    line = " ".join(fatal(run.output).split())
+    assert re.search(r"msg: .cilium scale-out at [0-9.]+ s: not every connection reached the new "
+                     r"replicas within the run", line), line
+    assert "not met, not every connection reached" in line
+
+
+# max-age runs on the baseline cluster: its addresses, as the lab playbook tests give them
+BASELINE_NETWORKS = tuple(f"grpclab_lab_{kind}_network={net}"
+                          for kind, net in zip(("pod", "service"), NETWORKS["baseline"],
+                                               strict=True))
+
+
+def test_max_age_rotates_and_without_age_is_pinned_in_one_line():
+    run = playbook("max-age", *BASELINE_NETWORKS)
+    assert run.rc == 0, run
+    assert "verdict      PASS: expected rotating, observed rotating" in run.output, run
+    broken = playbook("max-age", *BASELINE_NETWORKS, "grpc_apps_server_max_connection_age=0")
+    assert broken.rc != 0 and broken.failed == 1, broken
+    assert re.search(r"msg: .rotating not met: 0 of 4 connections moved replica",
+                     broken.output), broken
