@@ -72,9 +72,12 @@ _value:
 
 def _import() -> Any:
     try:
-        from grpclab import churnrun
-    except ImportError as error:
-        raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
+        from grpclab.churn import run as churnrun
+    except ImportError:
+        try:
+            from grpclab import churnrun
+        except ImportError as error:
+            raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
     return churnrun
 
 

@@ -47,9 +47,12 @@ _value:
 
 def rotating_verdict(result: Mapping[str, Any], max_error_rate: float = 0.0) -> dict[str, Any]:
     try:
-        from grpclab import churnrun
-    except ImportError as error:
-        raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
+        from grpclab.churn import run as churnrun
+    except ImportError:
+        try:
+            from grpclab import churnrun
+        except ImportError as error:
+            raise AnsibleFilterError(f"grpclab is not importable: {error}") from error
     try:
         return churnrun.verdict_result(dict(result), float(max_error_rate))
     except (KeyError, TypeError, ValueError) as error:
