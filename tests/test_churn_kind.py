@@ -52,5 +52,5 @@ def test_ready_pods_keeps_the_serving_ones_in_order():
 
 
 def test_the_crash_note_says_why_kill_1_does_nothing():
-    text = (ROOT / "roles/churn/tasks/action_kubernetes.yml").read_text()
+    text = (ROOT / "roles/churn/tasks/kubernetes.yml").read_text()
     assert "kill -9 1" in text and "init" in text and Path(ROOT / "README.md").exists()

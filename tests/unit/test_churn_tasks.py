@@ -43,15 +43,26 @@ def included(path: Path) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("entry", ["main.yml", "start.yml"])
+@pytest.mark.parametrize("entry", ["lab.yml", "kubernetes.yml", "start.yml"])
 def test_every_probe_path_gets_ready_first(entry):
     # issue 19 defect 1: the churn path never ran the DNS and L7 waits the plain path ran
     names = included(PROBE / entry)
     assert names[0] == "ready.yml", names
-    ready = included(PROBE / "ready.yml")
-    assert "l7-ready.yml" in ready
-    text = (PROBE / "ready.yml").read_text()
+    (dispatch,) = included(PROBE / "ready.yml")
+    assert "'ready-' ~ grpclab_platform ~ '.yml', 'ready-kubernetes.yml'" in dispatch
+    assert "l7-ready.yml" in included(PROBE / "ready-kubernetes.yml")
+    text = (PROBE / "ready-kubernetes.yml").read_text()
     assert "Wait until cluster DNS answers" in text and "Cilium agent" in text
+
+
+def test_the_plain_probe_dispatches_to_the_platforms_path():
+    (run, verdict) = included(PROBE / "main.yml")
+    assert "[grpclab_platform ~ '.yml', 'kubernetes.yml']" in run and verdict == "verdict.yml"
+
+
+def test_no_task_file_branches_on_the_platform():
+    for path in [*PROBE.glob("*.yml"), *CHURN.glob("*.yml")]:
+        assert not re.search(r"when:.*grpclab_platform", path.read_text()), path
 
 
 def test_the_churn_role_starts_and_collects_the_probe_through_grpc_probe():
@@ -65,10 +76,10 @@ def test_the_churn_role_starts_and_collects_the_probe_through_grpc_probe():
 
 def test_the_settle_wait_is_the_whole_rollout():
     # issue 19 defect 2: waiting for Available=True returned at once after a rollout-restart
-    text = (CHURN / "settle.yml").read_text()
+    text = (CHURN / "settle-kubernetes.yml").read_text()
+    assert "until: __churn_deployment_info.resources" in text
     assert "grpclab.lab.deployment_settled" in text
-    assert "wait_condition" not in text and "Available" not in text.split("---", 1)[1].split(
-        "- name:", 1)[1]
+    assert "wait_condition" not in text
 
 
 def test_no_wait_for_with_a_float():
@@ -79,7 +90,7 @@ def test_no_wait_for_with_a_float():
 
 def test_the_crash_names_the_docker_engine():
     # issue 19 defect 4: the crash's docker_container_exec got no docker_host
-    docker = [t for t in tasks(CHURN / "action_kubernetes.yml")
+    docker = [t for t in tasks(CHURN / "kubernetes.yml")
               if any(key.startswith("community.docker.") for key in t)]
     assert len(docker) == 2
     for task in docker:
