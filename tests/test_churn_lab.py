@@ -101,10 +101,11 @@ def test_a_float_churn_at_takes_the_action_that_far_into_the_run(cilium_up):
     assert "cannot be converted to an int" not in run.output, fatal(run.output)
     assert run.failed == 0 or "at " in summary(run.output), fatal(run.output)
     taken = re.findall(r"churn scale-out taken ([0-9.]+) s after the probe started", run.output)
-    assert taken and 2.5 <= float(taken[-1]) <= 3.2, run.output[-3000:]
+    # 2.5 s of wait, plus the tasks' own start-up on a loaded machine
+    assert taken and 2.5 <= float(taken[-1]) <= 4.5, run.output[-3000:]
     # the judge's time counts from the probe's own first call (after its start-up)
     at = float(re.match(r"cilium scale-out at ([0-9.]+) s: ", summary(run.output)).group(1))
-    assert 1.0 <= at <= 3.2, summary(run.output)
+    assert 1.5 <= at <= 4.5, summary(run.output)
 
 
 def test_the_old_churn_names_are_refused_with_the_new_ones():
