@@ -1,7 +1,7 @@
 """Wall time of playbooks/churn.yml on the lab: the whole remedy x action matrix, and the share
 of it the probes' runs take (the rest is bringing each scenario back to its state).
 
-    flock /tmp/grpclab-net.lock python bench/bench_churn.py [--tags remedy-cilium] [-e k=v ...]
+    flock /tmp/grpclab-net.lock python bench/bench_churn.py [-e churn_remedies=cilium] [-e k=v ...]
 
 Runs the real ``ansible-playbook playbooks/churn.yml`` from the project root (the lab
 inventory) with ``ansible.posix.profile_tasks``, and prints: the wall time, the runs, the time
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 WAIT_TASK = re.compile(r"grpc_probe : Wait for the probe to finish -+ ([0-9.]+)s")
-DUE_TASK = re.compile(r"grpc_probe : Wait until the action is due[^-]*-+ ([0-9.]+)s")
+DUE_TASK = re.compile(r"churn : Wait until the action is due[^-]*-+ ([0-9.]+)s")
 REPORT = re.compile(r"report: (\S+)")
 GOAL_PER_RUN_OVERHEAD_S = 8.0  # bringing a scenario back to its state, between two runs
 

@@ -1,7 +1,8 @@
 """The Docker endpoint: the prerequisites check and the community.docker modules use the same
 one, resolved as the docker CLI resolves it. Here the engine is named only by the current docker
 context (no DOCKER_HOST), as on Colima, Docker Desktop for Linux or rootless Docker, and the
-default socket has no engine: the check passes and community.docker reaches the engine too."""
+default socket has no engine: the check passes, community.docker reaches the engine too, and so
+does the churn role's crash (its docker_container_exec calls)."""
 
 from __future__ import annotations
 
@@ -53,4 +54,5 @@ def test_the_check_and_community_docker_use_the_contexts_endpoint(home_with_a_co
     said = " ".join(output.split())
     assert f"checked {docker_host()} (docker context grpclab-ci), problems 0" in said
     assert "community.docker reached " in said
+    assert "the crash reached the engine: True" in said
     assert recap(output)["changed"] == 0

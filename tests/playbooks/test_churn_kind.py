@@ -1,6 +1,6 @@
-"""Churn on kind and existing, checked without a cluster: the playbooks that take
-grpc_probe_churn parse against both inventories, ansible-lint (production) is clean on the
-cluster churn tasks, and the filter that keeps the serving pods reads k8s_info answers."""
+"""Churn on kind and existing, checked without a cluster: the playbooks that take churn_action
+parse against both inventories, ansible-lint (production) is clean on the churn role and the
+grpc_probe role, and the filter that keeps the serving pods reads k8s_info answers."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from ansible_cli import ROOT, run_tool
 sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
 from ready_pods import ready_pods
 
-CHURN_FILES = ["roles/grpc_probe/tasks/churn_kubernetes.yml", "roles/grpc_probe/tasks/churn.yml",
-               "playbooks/churn.yml", "playbooks/max-age.yml", "playbooks/scenarios/max-age.yml"]
+ROLE_FILES = sorted([*(ROOT / "roles/churn").rglob("*.yml"),
+                     *(ROOT / "roles/grpc_probe").rglob("*.yml")])
+CHURN_FILES = [*(str(path.relative_to(ROOT)) for path in ROLE_FILES),
+               "playbooks/churn.yml", "playbooks/tasks/churn-run.yml",
+               "playbooks/vars/churn_matrix.yml", "playbooks/max-age.yml",
+               "playbooks/scenarios/max-age.yml"]
 
 
 @pytest.mark.slow
@@ -48,5 +52,5 @@ def test_ready_pods_keeps_the_serving_ones_in_order():
 
 
 def test_the_crash_note_says_why_kill_1_does_nothing():
-    text = (ROOT / "roles/grpc_probe/tasks/churn_kubernetes.yml").read_text()
+    text = (ROOT / "roles/churn/tasks/kubernetes.yml").read_text()
     assert "kill -9 1" in text and "init" in text and Path(ROOT / "README.md").exists()

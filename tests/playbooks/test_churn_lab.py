@@ -1,5 +1,5 @@
 """Churn actions on the lab, run for real: ``ansible-playbook playbooks/<scenario>.yml
--e grpc_probe_churn=<action>`` (the runbook use) with real server processes, the lab node and
+-e churn_action=<action>`` (the runbook use) with real server processes, the lab node and
 Envoy. Short runs (6 s, the action 2 s in). They bind the lab's addresses: run them under the
 lab lock, ``flock /tmp/grpclab-net.lock python -m pytest tests/playbooks/test_churn_lab.py``.
 The module starts from no lab cluster and leaves none."""
@@ -18,7 +18,7 @@ from test_lab_playbooks import CILIUM_STATE, NETWORKS, playbook
 pytestmark = pytest.mark.slow
 
 # long enough after the action for cilium's 4 s to reach a replacement pod
-SHORT = ("grpc_probe_churn_duration=8", "grpc_probe_churn_at=2")
+SHORT = ("churn_duration=8", "churn_at=2")
 
 
 def fatal(output: str) -> str:
@@ -62,7 +62,7 @@ def test_each_action_on_cilium_is_taken_timed_and_judged(cilium_up, action):
     assert reset.rc == 0, fatal(reset.output)
     before = {p["name"]: p for p in server_pods()}
     assert len(before) == 3
-    run = playbook("cilium", f"grpc_probe_churn={action}", *SHORT)
+    run = playbook("cilium", f"churn_action={action}", *SHORT)
     assert run.rc == 0 and run.failed == 0, fatal(run.output)
     line = summary(run.output)
     at = float(re.match(rf"cilium {action} at ([0-9.]+) s: ", line).group(1))
@@ -86,12 +86,34 @@ def test_each_action_on_cilium_is_taken_timed_and_judged(cilium_up, action):
 
 
 def test_cilium_without_l7_breaks_the_scale_out_promise_in_one_line(cilium_up):
-    run = playbook("cilium", "grpc_apps_lb_l7=false", "grpc_probe_churn=scale-out", *SHORT)
+    run = playbook("cilium", "grpc_apps_lb_l7=false", "churn_action=scale-out", *SHORT)
     assert run.rc != 0 and run.failed == 1, run
     line = " ".join(fatal(run.output).split())
     assert re.search(r"msg: .cilium scale-out at [0-9.]+ s: not every connection reached the new "
                      r"replicas within the run", line), line
     assert "not met, not every connection reached" in line
+
+
+def test_a_float_churn_at_takes_the_action_that_far_into_the_run(cilium_up):
+    # issue 19 defect 3: wait_for's timeout is an int: churn_at=2.5 died with the module's raw
+    # "cannot be converted to an int" before the action
+    run = playbook("cilium", "churn_action=scale-out", "churn_duration=8", "churn_at=2.5")
+    assert "cannot be converted to an int" not in run.output, fatal(run.output)
+    assert run.failed == 0 or "at " in summary(run.output), fatal(run.output)
+    taken = re.findall(r"churn scale-out taken ([0-9.]+) s after the probe started", run.output)
+    # 2.5 s of wait, plus the tasks' own start-up on a loaded machine
+    assert taken and 2.5 <= float(taken[-1]) <= 4.5, run.output[-3000:]
+    # the judge's time counts from the probe's own first call (after its start-up)
+    at = float(re.match(r"cilium scale-out at ([0-9.]+) s: ", summary(run.output)).group(1))
+    assert 1.5 <= at <= 4.5, summary(run.output)
+
+
+def test_the_old_churn_names_are_refused_with_the_new_ones():
+    run = playbook("cilium", "grpc_probe_churn=scale-out", "grpc_probe_churn_at=2")
+    assert run.rc != 0
+    said = " ".join(run.output.split())
+    assert "grpc_probe_churn is now called churn_action" in said, fatal(run.output)
+    assert "grpc_probe_churn_at is now called churn_at" in said, fatal(run.output)
 
 
 # max-age runs on the baseline cluster: its addresses, as the lab playbook tests give them

@@ -19,7 +19,7 @@ description:
     one picture per run (C(<remedy>--<action>.png)) into a fresh C(<base>/<UTC timestamp>/)
     folder (or exactly O(directory)) with C(grpclab.report.churn).
   - A run passes when its churn judgement (the C(churn) key of the probe result, set by the
-    grpc_probe role with C(grpc_probe_churn)) passed; a run without one is an error.
+    churn role with C(churn_action)) passed; a run without one is an error.
 options:
   runs:
     description: >-
