@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugi
 from ready_pods import ready_pods
 
 CHURN_FILES = ["roles/grpc_probe/tasks/churn_kubernetes.yml", "roles/grpc_probe/tasks/churn.yml",
-               "playbooks/churn.yml", "playbooks/max-age.yml", "playbooks/scenarios/max-age.yml"]
+               "playbooks/churn.yml", "playbooks/max-age.yml", "playbooks/scenarios/scenario.yml"]
 
 
 @pytest.mark.slow

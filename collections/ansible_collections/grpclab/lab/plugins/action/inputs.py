@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 from ansible import constants as C
+from ansible.errors import AnsibleUndefinedVariable
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible_collections.grpclab.lab.plugins.plugin_utils import prelude
@@ -54,8 +55,16 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": f"reading the argument specs: {error}"}
 
         def values(options):
-            given = {name: task_vars[name] for name in options if name in task_vars}
-            return self._templar.template(given)
+            # a value that needs what only the play has (a role's default) is checked by that
+            # role when it starts
+            given = {}
+            for name in options:
+                if name in task_vars:
+                    try:
+                        given[name] = self._templar.template(task_vars[name])
+                    except AnsibleUndefinedVariable:
+                        continue
+            return given
 
         errors = prelude.input_errors(specs, scenarios, values, validate)
         result.update(changed=False, checked=sorted(specs), scenarios=args["scenarios"])
