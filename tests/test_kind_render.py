@@ -51,7 +51,7 @@ EXISTING_INVENTORY = yaml.safe_load(
 )
 DEFAULTS = {
     role: yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
-    for role in ("cluster", "cilium", "grpc_apps", "grpc_probe")
+    for role in ("grpclab", "cluster", "cilium", "grpc_apps", "grpc_probe")
 }
 
 
@@ -132,7 +132,7 @@ def test_kind_config_for_cilium_disables_the_default_cni_and_kube_proxy(kind_cil
     assert config["name"] == "grpclab-cilium"
     assert config["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
     roles = [node["role"] for node in config["nodes"]]
-    workers = DEFAULTS["cluster"]["grpclab_workers"]
+    workers = DEFAULTS["grpclab"]["grpclab_workers"]
     assert roles == ["control-plane"] + ["worker"] * workers
     assert roles.count("worker") == 3
 

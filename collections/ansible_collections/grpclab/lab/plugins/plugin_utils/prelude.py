@@ -6,9 +6,11 @@ whether the lab can run the replicas asked for. Each problem is said in one line
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+Validate = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 # the keys of one entry of playbooks/vars/renamed.yml
 RENAME_KEYS = ("old", "new", "since", "removed_in")
@@ -57,7 +59,7 @@ def is_template(value: Any) -> bool:
 def input_errors(specs: Mapping[str, Mapping[str, Any]],
                  scenarios: Mapping[str, Mapping[str, Any]],
                  values: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                 validate: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]) -> list[str]:
+                 validate: Validate) -> list[str]:
     """The errors of every spec (name -> options) against the values the play has (``values``
     of a spec's options: the -e values, the inventory), alone and with each scenario's
     definition over them; each error once, in the order found.
