@@ -78,7 +78,7 @@ def load(cluster: str, tmp: Path) -> tuple[int, list[str], str]:
         "grpclab_state_dir": str(tmp / "state"),
         "grpclab_docker_host": os.environ.get("GRPCLAB_CONTAINER_DOCKER_HOST", ""),
         "grpclab_cluster_name": cluster,
-        "kind_cluster_kind_command": str(kind),
+        "cluster_kind_command": str(kind),
         "__grpc_apps_load_into_kind": True,
         "grpc_apps_image": IMAGE,
         "grpc_apps_image_build_network": "host",

@@ -18,7 +18,7 @@ ROLE_FILES = sorted([*(ROOT / "roles/churn").rglob("*.yml"),
 CHURN_FILES = [*(str(path.relative_to(ROOT)) for path in ROLE_FILES),
                "playbooks/churn.yml", "playbooks/tasks/churn-run.yml",
                "playbooks/vars/churn_matrix.yml", "playbooks/max-age.yml",
-               "playbooks/scenarios/max-age.yml"]
+               "playbooks/scenarios/scenario.yml"]
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ KIND_PATHS = sorted(
         "roles/*/tasks/kind*.yml", "roles/*/tasks/kubernetes.yml", "roles/*/vars/kind.yml",
         "roles/*/vars/existing.yml", "roles/cilium/tasks/render.yml",
         "roles/cilium/tasks/helm-*.yml", "roles/cilium/tasks/check.yml",
-        "roles/kind_cluster/tasks/reachable.yml", "roles/grpc_apps/tasks/render.yml",
+        "roles/cluster/tasks/reachable.yml", "roles/grpc_apps/tasks/render.yml",
         "roles/grpc_apps/tasks/image.yml", "roles/grpc_apps/tasks/apply.yml",
         "roles/grpc_apps/tasks/namespaces-absent.yml", "roles/grpc_probe/tasks/l7-ready.yml",
         "playbooks/tasks/prerequisites-*.yml", "tests/containers/test_container.yml",
@@ -64,7 +64,7 @@ def test_ansible_lint_is_clean_on_the_kind_and_existing_files():
 def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
     state = tmp_path / "state"
     bad = {
-        "kind_cluster_workers": 99,
+        "grpclab_workers": 99,
         "cilium_image_pull_policy": "Sometimes",
         "cilium_helm_values": "not-a-dict",
         "grpc_apps_rollout_timeout": "soon",
@@ -75,7 +75,7 @@ def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
                   "-e", json.dumps(bad))
     output = run.stdout + run.stderr
     assert run.returncode != 0
-    for name in ("kind_cluster_workers", "cilium_image_pull_policy", "cilium_helm_values",
+    for name in ("grpclab_workers", "cilium_image_pull_policy", "cilium_helm_values",
                  "grpc_apps_rollout_timeout", "grpc_apps_image_pull_policy"):
         assert name in output, name
     # stopped in the prelude, before the prerequisites ran, and nothing was written
@@ -104,7 +104,7 @@ def test_kind_without_docker_stops_with_one_clear_line_and_changes_nothing():
     counts = recap(output)
     assert counts["changed"] == 0 and counts["failed"] == 1
     # no role ran: the cluster's state directory was not created
-    assert "TASK [kind_cluster" not in output
+    assert "TASK [cluster" not in output
     assert state_root.exists() == existed
 
 

@@ -42,8 +42,8 @@ KIND_NODE_ROLES = {"control-plane", "worker"}
 KIND_PROXY_MODES = {"iptables", "ipvs", "nftables", "none"}
 
 # The Kubernetes version of the pinned kind node image; the schemas of that release.
-NODE_IMAGE = yaml.safe_load((ROOT / "roles/kind_cluster/defaults/main.yml").read_text())[
-    "kind_cluster_node_image"
+NODE_IMAGE = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())[
+    "cluster_kind_node_image"
 ]
 K8S_VERSION = NODE_IMAGE.split(":v", 1)[1].split("@", 1)[0]
 EXISTING_INVENTORY = yaml.safe_load(
@@ -51,7 +51,7 @@ EXISTING_INVENTORY = yaml.safe_load(
 )
 DEFAULTS = {
     role: yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
-    for role in ("kind_cluster", "cilium", "grpc_apps", "grpc_probe")
+    for role in ("grpclab", "cluster", "cilium", "grpc_apps", "grpc_probe")
 }
 
 
@@ -92,7 +92,7 @@ def kind_cilium(tmp_path_factory) -> Path:
 def kind_baseline(tmp_path_factory) -> Path:
     """kind, the baseline scenario, with a few variables changed."""
     return render(
-        tmp_path_factory, "kind", grpclab_cni="default", kind_cluster_workers=1,
+        tmp_path_factory, "kind", grpclab_cni="default", grpclab_workers=1,
         grpc_apps_lb_l7=False, grpc_apps_client_enabled=False, grpc_apps_server_delay=0.25,
         grpclab_replicas=5, grpc_apps_server_grace_period=20,
         grpc_apps_server_max_connection_age=30, grpc_apps_server_max_connection_age_grace=5,
@@ -132,7 +132,7 @@ def test_kind_config_for_cilium_disables_the_default_cni_and_kube_proxy(kind_cil
     assert config["name"] == "grpclab-cilium"
     assert config["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
     roles = [node["role"] for node in config["nodes"]]
-    workers = DEFAULTS["kind_cluster"]["kind_cluster_workers"]
+    workers = DEFAULTS["grpclab"]["grpclab_workers"]
     assert roles == ["control-plane"] + ["worker"] * workers
     assert roles.count("worker") == 3
 
