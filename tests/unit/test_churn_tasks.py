@@ -112,18 +112,11 @@ def test_the_l7_wait_looks_where_cilium_is_and_stops_on_no_agent():
 
 
 def test_no_role_file_sets_module_defaults():
+    # the plays set them, once each (playbooks/scenarios/scenario.yml, churn.yml's matrix play)
     for path in MINE:
+        if "roles" not in path.parts:
+            continue
         assert not re.search(r"^\s*-?\s*module_defaults:", path.read_text(), re.MULTILINE), path
-
-
-TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
-
-
-def test_no_templated_value_is_a_program():
-    for path in MINE:
-        for value in TEMPLATE.findall(path.read_text()):
-            flat = " ".join(value.split())
-            assert len(flat) <= 200 and value.count("\n") < 3, f"{path}: {flat}"
 
 
 def test_each_lookup_is_written_once():

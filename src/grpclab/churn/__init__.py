@@ -17,8 +17,8 @@ for each action down as data, with its budget; ``judge`` holds the figures again
 what was seen in one line.
 
 Beside them: ``run`` takes one churn run as a playbook hands it over (the probe's result, the
-action's time, the pods before and after; the collection's ``churn_judge`` and
-``rotating_verdict`` filters call it), and ``rotation`` judges the max-age scenario's
+action's time, the pods before and after; the collection's ``probe_verdict``
+filter calls it), and ``rotation`` judges the max-age scenario's
 ``rotating`` promise over a timeline. Only the judgement is re-exported here.
 """
 

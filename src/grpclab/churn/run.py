@@ -2,7 +2,7 @@
 pods before and after, turned into a judgement (grpclab.churn) kept with the result.
 
 The grpc_probe role calls ``judge_result`` through the collection's filter
-``grpclab.lab.churn_judge``; ``verdict_result`` does the same for the ``rotating`` promise
+``grpclab.lab.probe_verdict``; ``verdict_result`` does the same for the ``rotating`` promise
 (grpclab.churn.rotation). Pure: the caller gives the times and the pod names.
 """
 

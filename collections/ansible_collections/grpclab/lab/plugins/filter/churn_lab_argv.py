@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 name: churn_lab_argv
 short_description: The argv that takes a churn action on a lab cluster
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - scale-out, scale-in, delete-pod and rollout-restart through the lab node's command line
     (C(python -m grpclab.lab)); crash is SIGKILL of the victim pod's process.

@@ -14,7 +14,7 @@ DOCUMENTATION = r"""
 ---
 name: churn_runs
 short_description: The runs of a churn matrix, remedy x action, with their settings
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Each remedy of O(_input.remedies) is run against each action of O(_input.actions) (or the
     remedy's own C(actions)). A run's settings are the remedy's, else O(_input.defaults); a

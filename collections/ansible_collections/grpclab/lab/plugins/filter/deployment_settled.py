@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 name: deployment_settled
 short_description: Whether a Deployment has rolled out completely
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - True when the controller has seen the latest spec (C(status.observedGeneration) at least
     C(metadata.generation)) and the updated, available, ready and total replicas all equal

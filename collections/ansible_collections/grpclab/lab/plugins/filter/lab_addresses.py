@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 name: lab_addresses
 short_description: The addresses a lab cluster's node will bind
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - A pod address for each server replica and the client (the node hands them out from C(.1) of the
     pod network), the first two ClusterIPs (the node gives them in manifest order - C(grpc-server),

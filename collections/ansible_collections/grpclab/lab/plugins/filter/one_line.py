@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: one_line
 short_description: Squeeze a message onto one line of at most so many characters
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - Every run of whitespace (newlines too) becomes one space; a longer line is cut to O(width)
     characters, ending in C(...).

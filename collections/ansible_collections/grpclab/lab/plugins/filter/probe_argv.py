@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 name: probe_argv
 short_description: The grpclab probe's argv for a target and the grpc_probe role's settings
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Over time (O(settings.duration) above 0) C(--duration)/C(--rate); else C(--calls) and
     C(--concurrency) only when set (unset, the probe sizes its calls for the replicas).

@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 name: probe_background
 short_description: A shell line running a command in the background, its exit code atomic
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Runs the argv detached, stdout into C(<base>.json), stderr into C(<base>.err). Its exit code
     goes to C(<base>.rc.tmp), then is renamed to C(<base>.rc), so a poll that finds the file

@@ -16,7 +16,7 @@ DOCUMENTATION = r"""
 ---
 name: probe_verdict
 short_description: Judge the probe's JSON as the scenario promises (churn, rotating, or as it is)
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - With O(churn), the timeline is held against the remedy's promises for the action
     (C(grpclab.lab.churn_judge)); with O(expect) V(rotating), it is judged rotating

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 name: refuse_renamed
 short_description: One line naming the renamed variables that were given, with their new names
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - The input is the list of C(playbooks/vars/renamed.yml), each entry C(old), C(new), C(since) and
     C(removed_in); O(given) the names of the play's variables.

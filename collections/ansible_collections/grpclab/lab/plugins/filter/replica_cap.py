@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 name: replica_cap
 short_description: Why the lab cannot run the server replicas asked for, in one line
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - The input is the answer of the C(grpclab.lab.capacity) lookup (C(by_range), C(by_memory),
     C(pod_range), C(per_pod_mb), C(available_mb)).

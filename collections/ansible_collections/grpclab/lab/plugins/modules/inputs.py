@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: inputs
 short_description: Check every input against the argument specs of the playbooks and the roles
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - An action that runs on the controller, in the prelude, before any role changes anything.
   - Validates the play's variables (the C(-e) values, the inventory) against the playbooks' own spec
