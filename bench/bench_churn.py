@@ -47,17 +47,25 @@ def main() -> int:
     dues = [float(s) for s in DUE_TASK.findall(done.stdout)]
     runs = len(probes)
     if not runs:
-        sys.exit(f"bench: churn.yml ran no churn run (rc {done.returncode}):\n"
-                 f"{done.stdout[-3000:]}{done.stderr[-2000:]}")
+        sys.exit(
+            f"bench: churn.yml ran no churn run (rc {done.returncode}):\n"
+            f"{done.stdout[-3000:]}{done.stderr[-2000:]}"
+        )
     in_runs = sum(probes) + sum(dues)
     overhead = (wall - in_runs) / runs
     report = REPORT.findall(done.stdout)
-    print(f"churn.yml on the lab: {wall:.1f} s wall for {runs} runs "
-          f"({wall / runs:.1f} s per run), exit {done.returncode}")
-    print(f"  probes running (action wait + wait to finish): {in_runs:.1f} s "
-          f"({in_runs / wall:.0%} of the wall time)")
-    print(f"  overhead per run (scenario state, pods, judgement): {overhead:.1f} s "
-          f"(goal < {GOAL_PER_RUN_OVERHEAD_S:g} s)")
+    print(
+        f"churn.yml on the lab: {wall:.1f} s wall for {runs} runs "
+        f"({wall / runs:.1f} s per run), exit {done.returncode}"
+    )
+    print(
+        f"  probes running (action wait + wait to finish): {in_runs:.1f} s "
+        f"({in_runs / wall:.0%} of the wall time)"
+    )
+    print(
+        f"  overhead per run (scenario state, pods, judgement): {overhead:.1f} s "
+        f"(goal < {GOAL_PER_RUN_OVERHEAD_S:g} s)"
+    )
     if report:
         print(f"  report: {report[-1]}")
     return 0

@@ -54,8 +54,9 @@ def call(stub: helloworld_pb2_grpc.GreeterStub) -> str | None:
         return None
 
 
-def first_reply_from(target: str, fresh_connection: bool, stop: threading.Event,
-                     seen: dict[str, float]) -> None:
+def first_reply_from(
+    target: str, fresh_connection: bool, stop: threading.Event, seen: dict[str, float]
+) -> None:
     """Call ``target`` until ``stop``; record the first time each replica answered."""
     channel = grpc.insecure_channel(target, options=OPTIONS)
     while not stop.is_set():
@@ -91,9 +92,10 @@ def ready_to_routed(node: lab_node.LabNode, service: str, fresh: bool) -> tuple[
     before = {p["name"] for p in node.server_pods()}
     stop, seen = threading.Event(), {}
     in_envoy: dict[str, float] = {}
-    threads = [threading.Thread(target=first_reply_from,
-                                args=(node.target(service), fresh, stop, seen))
-               for _ in range(1 if not fresh else 2)]
+    threads = [
+        threading.Thread(target=first_reply_from, args=(node.target(service), fresh, stop, seen))
+        for _ in range(1 if not fresh else 2)
+    ]
     threads.append(threading.Thread(target=watch_envoy, args=(node, service, stop, in_envoy)))
     for thread in threads:
         thread.start()
@@ -110,8 +112,9 @@ def ready_to_routed(node: lab_node.LabNode, service: str, fresh: bool) -> tuple[
     return seen[new["name"]] - ready_at, in_envoy[f"{new['ip']}:50051"] - ready_at
 
 
-def watch_envoy(node: lab_node.LabNode, service: str, stop: threading.Event,
-                first_seen: dict[str, float]) -> None:
+def watch_envoy(
+    node: lab_node.LabNode, service: str, stop: threading.Event, first_seen: dict[str, float]
+) -> None:
     """Poll Envoy's admin /clusters every 5 ms; record when each host appeared."""
     while not stop.is_set():
         for line in admin_hosts(node, service).splitlines():
@@ -136,9 +139,14 @@ def crash(node: lab_node.LabNode) -> tuple[float, float]:
     killed = time.time()
     os.kill(victim["pid"], signal.SIGKILL)
     out = until(lambda: address not in admin_hosts(node, "grpc-server"), timeout=10)
-    until(lambda: any(p["name"] == victim["name"] and p["ready"]
-                      and p["restarts"] > victim["restarts"] for p in node.server_pods()),
-          timeout=10, step=0.01)
+    until(
+        lambda: any(
+            p["name"] == victim["name"] and p["ready"] and p["restarts"] > victim["restarts"]
+            for p in node.server_pods()
+        ),
+        timeout=10,
+        step=0.01,
+    )
     # the node's own time of the turn to Ready, not when this loop happened to look
     ready_at = next(p for p in node.server_pods() if p["name"] == victim["name"])["ready_at"]
     return out - killed, ready_at - killed
@@ -152,15 +160,20 @@ def node_cpu(pid: int) -> float:
 def summary(name: str, values: list[float], goal: float | None, unit: str = "s") -> None:
     shown = ", ".join(f"{v:.3f}" for v in values)
     median = statistics.median(values)
-    verdict = "" if goal is None else f"   goal <= {goal:g} {unit}: " \
+    verdict = (
+        ""
+        if goal is None
+        else f"   goal <= {goal:g} {unit}: "
         f"{'met' if max(values) <= goal else 'NOT met'} (median/goal {median / goal:.2f})"
+    )
     print(f"{name:38} median {median:.3f} {unit}  max {max(values):.3f}{verdict}")
     print(f"{'':38} runs: {shown}")
 
 
 def bench_behaviour(workdir: Path, rounds: int) -> None:
-    node = lab_node.start_lab_node(workdir / "bench-node", POD_NET, SVC_NET,
-                                   lab_node.lab_manifests())
+    node = lab_node.start_lab_node(
+        workdir / "bench-node", POD_NET, SVC_NET, lab_node.lab_manifests()
+    )
     try:
         node.rollout()
         l7 = [ready_to_routed(node, "grpc-server", fresh=False) for _ in range(rounds)]
@@ -190,8 +203,10 @@ def bench_from_nothing(workdir: Path, replicas: int) -> None:
         node.write_manifests(lab_node.lab_manifests(replicas=replicas))
         node.rollout(timeout=300)
         took = time.monotonic() - began
-        print(f"(e) {replicas} replicas Ready from nothing{'':12} {took:.2f} s   "
-              f"({took / replicas * 1000:.0f} ms per replica, {os.cpu_count()} cores)")
+        print(
+            f"(e) {replicas} replicas Ready from nothing{'':12} {took:.2f} s   "
+            f"({took / replicas * 1000:.0f} ms per replica, {os.cpu_count()} cores)"
+        )
     finally:
         began = time.monotonic()
         node.stop(timeout=120)

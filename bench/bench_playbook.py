@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 PROBE_TASK = re.compile(r"grpc_probe : Run the probe against \S+ -+ ([0-9.]+)s")
-RECAP = re.compile(r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)",
-                   re.MULTILINE)
+RECAP = re.compile(
+    r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.MULTILINE
+)
 GOALS = {"cilium.yml from nothing": 10.0, "cilium.yml second run": 4.0, "teardown.yml": 3.0}
 
 
@@ -44,13 +45,21 @@ def timed(playbook: str, extra: list[str]) -> Timing:
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
     started = time.perf_counter()
     args = [item for assignment in extra for item in ("-e", assignment)]
-    done = subprocess.run([str(ANSIBLE_PLAYBOOK), f"playbooks/{playbook}", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), f"playbooks/{playbook}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     recap = RECAP.findall(done.stdout)
     if done.returncode != 0 or not recap or int(recap[-1][1]):
-        sys.exit(f"bench: {playbook} failed (rc {done.returncode}):\n{done.stdout[-3000:]}"
-                 f"{done.stderr[-2000:]}")
+        sys.exit(
+            f"bench: {playbook} failed (rc {done.returncode}):\n{done.stdout[-3000:]}"
+            f"{done.stderr[-2000:]}"
+        )
     probe = PROBE_TASK.search(done.stdout)
     return Timing(wall, float(probe.group(1)) if probe else 0.0, int(recap[-1][0]))
 
@@ -58,11 +67,19 @@ def timed(playbook: str, extra: list[str]) -> Timing:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is shown")
-    parser.add_argument("-e", dest="extra", action="append", default=[],
-                        help="VAR=VALUE passed to every ansible-playbook run")
+    parser.add_argument(
+        "-e",
+        dest="extra",
+        action="append",
+        default=[],
+        help="VAR=VALUE passed to every ansible-playbook run",
+    )
     args = parser.parse_args()
-    rounds: dict[str, list[Timing]] = {"cilium.yml from nothing": [],
-                                       "cilium.yml second run": [], "teardown.yml": []}
+    rounds: dict[str, list[Timing]] = {
+        "cilium.yml from nothing": [],
+        "cilium.yml second run": [],
+        "teardown.yml": [],
+    }
     timed("teardown.yml", args.extra)  # from nothing
     for _ in range(args.repeat):
         rounds["cilium.yml from nothing"].append(timed("cilium.yml", args.extra))

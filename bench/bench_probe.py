@@ -47,14 +47,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def l7_envoy(workdir: Path, names: Sequence[str], *, name: str = "envoy",
-             extra_args: Sequence[str] = ()) -> Iterator[str]:
+def l7_envoy(
+    workdir: Path, names: Sequence[str], *, name: str = "envoy", extra_args: Sequence[str] = ()
+) -> Iterator[str]:
     """Greeters called ``names`` on free ports behind a real Envoy; yields its L7 (ROUND_ROBIN)
     target. Everything stops on exit."""
     replicas = [(replica, HOST, free_port()) for replica in names]
     l4, l7, admin = (HOST, free_port()), (HOST, free_port()), (HOST, free_port())
-    with envoy_over_replicas(replicas, l4, l7, admin, workdir, name=name,
-                             extra_args=extra_args) as targets:
+    with envoy_over_replicas(
+        replicas, l4, l7, admin, workdir, name=name, extra_args=extra_args
+    ) as targets:
         yield targets["l7"]
 
 
@@ -77,8 +79,11 @@ def raw_loop(target: str, calls: int, timeout: float) -> None:
 
 
 def probe_run(target: str, calls: int, connections: int = 1, concurrency: int = 1) -> dict:
-    result = probe.probe(probe.ProbeOptions(target=target, calls=calls, connections=connections,
-                                            concurrency=concurrency))
+    result = probe.probe(
+        probe.ProbeOptions(
+            target=target, calls=calls, connections=connections, concurrency=concurrency
+        )
+    )
     assert result["totals"]["ok"] == calls, result["summary"]
     return result
 
@@ -104,54 +109,70 @@ def bench_cost_per_call(workdir: Path, calls: int, rounds: int) -> None:
     def per_call_us(which: str, index: int) -> float:
         return statistics.median(s[index] for s in samples[which]) / calls * 1e6
 
-    print(f"(a) cost per call, one local server, 1 connection x 1 in flight, {calls} calls, "
-          f"median of {rounds} alternating runs")
+    print(
+        f"(a) cost per call, one local server, 1 connection x 1 in flight, {calls} calls, "
+        f"median of {rounds} alternating runs"
+    )
     for label, index in (("wall", 0), ("cpu", 1)):
         raw, mine = per_call_us("raw", index), per_call_us("probe", index)
-        print(f"    {label:4s}  raw grpcio loop {raw:7.1f} us/call   probe {mine:7.1f} us/call   "
-              f"ratio {mine / raw:.3f}")
+        print(
+            f"    {label:4s}  raw grpcio loop {raw:7.1f} us/call   probe {mine:7.1f} us/call   "
+            f"ratio {mine / raw:.3f}"
+        )
     print("    target: ratio <= 1.25")
 
 
 def bench_throughput_l7(workdir: Path, calls: int, rounds: int) -> None:
-    with l7_envoy(workdir, [f"bench-{i}" for i in (1, 2, 3)],
-                  extra_args=("--max-workers", "64")) as target:
+    with l7_envoy(
+        workdir, [f"bench-{i}" for i in (1, 2, 3)], extra_args=("--max-workers", "64")
+    ) as target:
         probe_run(target, 400, connections=4, concurrency=16)  # warm up
         runs = []
         results: list[dict] = []
         for _ in range(rounds):
-            wall, cpu = measure(lambda: results.append(
-                probe_run(target, calls, connections=4, concurrency=16)))
+            wall, cpu = measure(
+                lambda: results.append(probe_run(target, calls, connections=4, concurrency=16))
+            )
             runs.append((calls / wall, calls / cpu, cpu / wall, results[-1]["observed"]))
     per_s = statistics.median(r[0] for r in runs)
     per_core = statistics.median(r[1] for r in runs)
     cores = statistics.median(r[2] for r in runs)
-    print(f"(b) throughput through L7 Envoy (ROUND_ROBIN) to 3 servers, --connections 4 "
-          f"--concurrency 16, {calls} calls, median of {rounds} runs "
-          f"(observed: {', '.join(sorted({r[3] for r in runs}))})")
-    print(f"    {per_s:8.0f} calls/s   probe used {cores:.2f} CPU cores   "
-          f"{per_core:8.0f} calls/s per CPU core")
+    print(
+        f"(b) throughput through L7 Envoy (ROUND_ROBIN) to 3 servers, --connections 4 "
+        f"--concurrency 16, {calls} calls, median of {rounds} runs "
+        f"(observed: {', '.join(sorted({r[3] for r in runs}))})"
+    )
+    print(
+        f"    {per_s:8.0f} calls/s   probe used {cores:.2f} CPU cores   "
+        f"{per_core:8.0f} calls/s per CPU core"
+    )
     print(f"    machine: {os.cpu_count()} cores, shared by the servers, Envoy and the probe")
 
 
 def bench_sized(workdir: Path, counts: tuple[int, ...], rounds: int) -> None:
-    print(f"(c) the sized probe through L7 Envoy (ROUND_ROBIN), --expect spread --replicas N, "
-          f"{rounds} probes each")
+    print(
+        f"(c) the sized probe through L7 Envoy (ROUND_ROBIN), --expect spread --replicas N, "
+        f"{rounds} probes each"
+    )
     for count in counts:
-        with l7_envoy(workdir, [f"sized-{count}-{i}" for i in range(count)],
-                      name=f"envoy-{count}") as target:
+        with l7_envoy(
+            workdir, [f"sized-{count}-{i}" for i in range(count)], name=f"envoy-{count}"
+        ) as target:
             walls, results = [], []
             for _ in range(rounds):
                 start = time.perf_counter()
-                results.append(probe.probe(probe.ProbeOptions(
-                    target=target, expect="spread", replicas=count)))
+                results.append(
+                    probe.probe(probe.ProbeOptions(target=target, expect="spread", replicas=count))
+                )
                 walls.append(time.perf_counter() - start)
         plan = results[0]["calls"]
         passed = sum(1 for r in results if r["passed"])
         wall = statistics.median(walls)
-        print(f"    {count:3d} replicas: {plan['chosen']:5d} calls ({plan['per_connection']} per "
-              f"connection, {plan['concurrency']} in flight)   median {wall:5.2f} s   "
-              f"spread {passed}/{rounds}")
+        print(
+            f"    {count:3d} replicas: {plan['chosen']:5d} calls ({plan['per_connection']} per "
+            f"connection, {plan['concurrency']} in flight)   median {wall:5.2f} s   "
+            f"spread {passed}/{rounds}"
+        )
 
 
 def main() -> None:

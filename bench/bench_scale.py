@@ -31,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 EXTRA: list[str] = []  # -e VAR=VALUE for every playbook run
-RECAP = re.compile(r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)",
-                   re.MULTILINE)
+RECAP = re.compile(
+    r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.MULTILINE
+)
 VERDICT = re.compile(r"verdict\s+(PASS|FAIL)[^\n]*")
 
 
@@ -56,8 +57,11 @@ class Row:
 
 
 def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k != "ANSIBLE_CONFIG" and not k.lower().endswith("_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "ANSIBLE_CONFIG" and not k.lower().endswith("_proxy")
+    }
     return env | {"ANSIBLE_NOCOLOR": "1"}
 
 
@@ -66,8 +70,9 @@ def playbook(name: str, *extra: str) -> tuple[int, str, float]:
     for item in [*EXTRA, *extra]:
         args += ["-e", item]
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=ROOT, env=environment(), capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        args, cwd=ROOT, env=environment(), capture_output=True, text=True, check=False
+    )
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - started
 
 
@@ -81,9 +86,12 @@ def state_dir() -> Path:
 
 
 def lab(*args: str) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir()),
-                           *args],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir()), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -112,9 +120,24 @@ def probe(target: str, expect: str, replicas: int, runs: int, calls: int | None)
     for _ in range(runs):
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "grpclab.probe", "--target", target, "--expect", expect,
-             "--replicas", str(replicas), "--json", *sized],
-            capture_output=True, text=True, check=False, env=environment())
+            [
+                sys.executable,
+                "-m",
+                "grpclab.probe",
+                "--target",
+                target,
+                "--expect",
+                expect,
+                "--replicas",
+                str(replicas),
+                "--json",
+                *sized,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=environment(),
+        )
         found.seconds.append(time.perf_counter() - started)
         try:
             result = json.loads(done.stdout)
@@ -133,8 +156,10 @@ def measure(replicas: int, runs: int, calls: int | None) -> Row:
     rc, output, bring_up = playbook("cilium.yml", f"grpclab_replicas={replicas}")
     verdict = VERDICT.search(output)
     if verdict is None:
-        sys.exit(f"bench: cilium.yml with {replicas} replicas gave no verdict (rc {rc}):\n"
-                 f"{output[-3000:]}")
+        sys.exit(
+            f"bench: cilium.yml with {replicas} replicas gave no verdict (rc {rc}):\n"
+            f"{output[-3000:]}"
+        )
     pods = lab("get", "pods", "-o", "json")
     used, per_server = memory(pods)
     services = {s["name"]: s for s in lab("get", "services", "-o", "json")}
@@ -142,9 +167,15 @@ def measure(replicas: int, runs: int, calls: int | None) -> Row:
     def address(name: str) -> str:
         return f"{services[name]['cluster_ip']}:{services[name]['port']}"
 
-    return Row(replicas, bring_up, verdict.group(1), used, per_server,
-               probe(address("grpc-server"), "spread", replicas, runs, calls),
-               probe(address("grpc-server-l4"), "pinned", replicas, runs, calls))
+    return Row(
+        replicas,
+        bring_up,
+        verdict.group(1),
+        used,
+        per_server,
+        probe(address("grpc-server"), "spread", replicas, runs, calls),
+        probe(address("grpc-server-l4"), "pinned", replicas, runs, calls),
+    )
 
 
 def describe(runs: ProbeRuns, total: int) -> str:
@@ -158,8 +189,13 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 3, 10, 32, 100])
     parser.add_argument("--probes", type=int, default=20, help="probes per Service and count")
     parser.add_argument("--calls", type=int, help="the probes' --calls (default: the probe's own)")
-    parser.add_argument("-e", dest="extra", action="append", default=[],
-                        help="VAR=VALUE passed to every ansible-playbook run")
+    parser.add_argument(
+        "-e",
+        dest="extra",
+        action="append",
+        default=[],
+        help="VAR=VALUE passed to every ansible-playbook run",
+    )
     args = parser.parse_args()
     EXTRA.extend(args.extra)
     rows = []
@@ -169,14 +205,20 @@ def main() -> int:
         rows.append(measure(replicas, args.probes, args.calls))
         print(f"  {replicas} replicas measured", file=sys.stderr, flush=True)
     playbook("teardown.yml")
-    print(f"lab, cilium.yml from nothing to verdict, then {args.probes} probes per Service "
-          f"({args.calls or 'default'} calls), {os.cpu_count()} cores")
-    print(f"{'replicas':>8} {'to verdict':>10} {'play':>5} {'memory':>9} {'per pod':>8}   "
-          f"{'L7 spread right calls  time':<27}   {'L4 pinned right calls  time':<27}")
+    print(
+        f"lab, cilium.yml from nothing to verdict, then {args.probes} probes per Service "
+        f"({args.calls or 'default'} calls), {os.cpu_count()} cores"
+    )
+    print(
+        f"{'replicas':>8} {'to verdict':>10} {'play':>5} {'memory':>9} {'per pod':>8}   "
+        f"{'L7 spread right calls  time':<27}   {'L4 pinned right calls  time':<27}"
+    )
     for row in rows:
-        print(f"{row.replicas:>8} {row.bring_up:>8.1f} s {row.play_verdict:>5} "
-              f"{row.memory_mb:>6.0f} MB {row.per_server_mb:>5.1f} MB   "
-              f"{describe(row.l7, args.probes):<27}   {describe(row.l4, args.probes):<27}")
+        print(
+            f"{row.replicas:>8} {row.bring_up:>8.1f} s {row.play_verdict:>5} "
+            f"{row.memory_mb:>6.0f} MB {row.per_server_mb:>5.1f} MB   "
+            f"{describe(row.l7, args.probes):<27}   {describe(row.l4, args.probes):<27}"
+        )
         for wrong in (row.l7.wrong + row.l4.wrong)[:3]:
             print(f"{'':>10}wrong: {wrong[:160]}")
     print(f"load average {' '.join(f'{load:.1f}' for load in os.getloadavg())} (1, 5, 15 min)")

@@ -44,27 +44,36 @@ def main() -> None:
     args = parser.parse_args()
     if args.full:
         args.rate, args.duration = 1000.0, 30.0
-    with (tempfile.TemporaryDirectory(prefix="bench-timeline-") as tmp,
-          l7_envoy(Path(tmp), [f"bench-{i}" for i in (1, 2, 3)],
-                   extra_args=("--max-workers", "64")) as target):
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-timeline-") as tmp,
+        l7_envoy(
+            Path(tmp), [f"bench-{i}" for i in (1, 2, 3)], extra_args=("--max-workers", "64")
+        ) as target,
+    ):
         core = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {core})  # the probe on one core; the servers keep theirs
         paced_run(target, min(args.rate, 200.0), 1.0)  # warm up
-        print(f"paced probe through L7 Envoy to 3 servers, {args.rate:g} calls/s for "
-              f"{args.duration:g} s, 4 connections, probe pinned to core {core} "
-              f"(machine: {os.cpu_count()} cores, shared with the servers and Envoy)")
+        print(
+            f"paced probe through L7 Envoy to 3 servers, {args.rate:g} calls/s for "
+            f"{args.duration:g} s, 4 connections, probe pinned to core {core} "
+            f"(machine: {os.cpu_count()} cores, shared with the servers and Envoy)"
+        )
         for i in range(args.rounds):
             result, cpu, wall = paced_run(target, args.rate, args.duration)
             tl = result["timeline"]
             achieved = tl["achieved_rate"] or 0.0
             calls = result["totals"]["calls"]
-            print(f"  run {i + 1}: achieved {achieved:8.2f} / asked {args.rate:g} = "
-                  f"{achieved / args.rate:.4f}   max lag {tl['max_lag_ms']:7.2f} ms   "
-                  f"answered {result['totals']['ok']}/{calls}   CPU {cpu / calls * 1e6:5.0f} "
-                  f"us/call ({cpu / wall:.2f} of a core)   in flight <= "
-                  f"{tl['max_in_flight']}")
-        print("  goal: achieved / asked within 0.98-1.02 at 1000 calls/s for 30 s on one "
-                  "core (--full)")
+            print(
+                f"  run {i + 1}: achieved {achieved:8.2f} / asked {args.rate:g} = "
+                f"{achieved / args.rate:.4f}   max lag {tl['max_lag_ms']:7.2f} ms   "
+                f"answered {result['totals']['ok']}/{calls}   CPU {cpu / calls * 1e6:5.0f} "
+                f"us/call ({cpu / wall:.2f} of a core)   in flight <= "
+                f"{tl['max_in_flight']}"
+            )
+        print(
+            "  goal: achieved / asked within 0.98-1.02 at 1000 calls/s for 30 s on one "
+            "core (--full)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DOCKER_HOW = ("start it (sudo systemctl start docker, or Docker Desktop) and let your user use it "
-              "(docker group); to install: https://docs.docker.com/engine/install/")
+DOCKER_HOW = (
+    "start it (sudo systemctl start docker, or Docker Desktop) and let your user use it "
+    "(docker group); to install: https://docs.docker.com/engine/install/"
+)
 # kind's known issues: the values that let several clusters' nodes run (Pod errors due to
 # "too many open files")
 INOTIFY_RECOMMENDED = {"max_user_watches": 524288, "max_user_instances": 512}
@@ -64,10 +66,12 @@ def docker_endpoint(env: Mapping[str, str], home: Path) -> DockerEndpoint:
         host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
     except FileNotFoundError:
         raise EndpointError(
-            f"docker context {name!r} ({source}) does not exist: no {meta}") from None
+            f"docker context {name!r} ({source}) does not exist: no {meta}"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise EndpointError(
-            f"docker context {name!r}: no docker endpoint in {meta} ({error})") from None
+            f"docker context {name!r}: no docker endpoint in {meta} ({error})"
+        ) from None
     return DockerEndpoint(host, f"docker context {name}")
 
 
@@ -161,18 +165,24 @@ def problems(wanted: Wanted, found: Found) -> tuple[list[str], list[str]]:
         place = f" at {where.host} ({where.source})" if where else ""
         errors.append(f"Docker daemon not reachable{place}: {found.docker_error}; {DOCKER_HOW}")
     if found.kubernetes_client_error:
-        errors.append(f"Python kubernetes client not importable by {wanted.python} "
-                      f"({found.kubernetes_client_error}): "
-                      "run pip install -e . in that environment")
+        errors.append(
+            f"Python kubernetes client not importable by {wanted.python} "
+            f"({found.kubernetes_client_error}): "
+            "run pip install -e . in that environment"
+        )
     for tool in wanted.tools:
         version = parse_version(found.tools.get(tool.name, ""))
         minimum = parse_version(tool.minimum) or (0, 0, 0)
         if version is None:
-            errors.append(f"{tool.name} not found (or it did not answer '{tool.name} version'); "
-                          f"install {tool.name} >= {tool.minimum}: {tool.how}")
+            errors.append(
+                f"{tool.name} not found (or it did not answer '{tool.name} version'); "
+                f"install {tool.name} >= {tool.minimum}: {tool.how}"
+            )
         elif version < minimum:
-            errors.append(f"{tool.name} {version_text(version)} is older than {tool.minimum}: "
-                          f"upgrade it: {tool.how}")
+            errors.append(
+                f"{tool.name} {version_text(version)} is older than {tool.minimum}: "
+                f"upgrade it: {tool.how}"
+            )
         elif tool.name == "helm" and version >= (4, 0, 0):
             collection = parse_version(found.kubernetes_core) or (0, 0, 0)
             needed = wanted.helm4_kubernetes_core_min
@@ -181,14 +191,19 @@ def problems(wanted: Wanted, found: Found) -> tuple[list[str], list[str]]:
                     f"helm {version_text(version)} is Helm 4, which the helm modules of "
                     f"kubernetes.core {found.kubernetes_core or 'unknown'} do not support "
                     f"(Helm 4 needs kubernetes.core >= "
-                    f"{needed}): install Helm 3 ({tool.how}), or kubernetes.core >= {needed}")
+                    f"{needed}): install Helm 3 ({tool.how}), or kubernetes.core >= {needed}"
+                )
     errors_or_warnings = errors if wanted.kind_clusters > 1 else warnings
-    low = {key: value for key, value in found.inotify.items()
-           if key in INOTIFY_RECOMMENDED and value < INOTIFY_RECOMMENDED[key]}
+    low = {
+        key: value
+        for key, value in found.inotify.items()
+        if key in INOTIFY_RECOMMENDED and value < INOTIFY_RECOMMENDED[key]
+    }
     if low:
         settings = " ".join(f"fs.inotify.{key}={INOTIFY_RECOMMENDED[key]}" for key in sorted(low))
         now = ", ".join(f"{key} {value}" for key, value in sorted(low.items()))
         errors_or_warnings.append(
             f"inotify limits too low for {wanted.kind_clusters} kind cluster(s) ({now}): "
-            f"sudo sysctl {settings} (and the same lines in /etc/sysctl.d/ to keep them)")
+            f"sudo sysctl {settings} (and the same lines in /etc/sysctl.d/ to keep them)"
+        )
     return errors, warnings

@@ -47,8 +47,17 @@ GRACE = 3.0
 SERVICE_HOST = "{}.grpc-server.svc.cluster.local"
 # the pods' security context, as docker run options
 POD_OPTIONS = [
-    "--network", "host", "--read-only", "--tmpfs", "/tmp", "--user", "10001:10001",
-    "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+    "--network",
+    "host",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--user",
+    "10001:10001",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
 ]
 CASES = [
     # one Service address reaching one replica: pinned is met (0), spread is not (1)
@@ -62,8 +71,10 @@ CASES = [
 
 
 def docker_host() -> str:
-    return os.environ.get("GRPCLAB_CONTAINER_DOCKER_HOST") or prerequisites.docker_endpoint(
-        dict(os.environ), Path.home()).host
+    return (
+        os.environ.get("GRPCLAB_CONTAINER_DOCKER_HOST")
+        or prerequisites.docker_endpoint(dict(os.environ), Path.home()).host
+    )
 
 
 def unavailable() -> str:
@@ -71,20 +82,31 @@ def unavailable() -> str:
     if shutil.which("docker") is None:
         return "no docker command on this machine"
     env = {**os.environ, "DOCKER_HOST": docker_host()}
-    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if info.returncode != 0:
         return f"no Docker engine answers at {docker_host()}"
-    base = subprocess.run(["docker", "image", "inspect", BASE], env=env, capture_output=True,
-                          timeout=60)
+    base = subprocess.run(
+        ["docker", "image", "inspect", BASE], env=env, capture_output=True, timeout=60
+    )
     if base.returncode != 0:
         return f"base image {BASE} is not in the Docker engine (images/stand-in-base.sh makes it)"
     return ""
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    run = subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": docker_host()},
-                         capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(
+        ["docker", *args],
+        env={**os.environ, "DOCKER_HOST": docker_host()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check:
         assert run.returncode == 0, f"docker {' '.join(args)}: {run.stderr}"
     return run
@@ -118,22 +140,48 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         "container_probe_cases": CASES,
     }
     started = time.monotonic()
-    run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
-                   "-e", json.dumps(extra), timeout=1200)
+    run = run_tool(
+        "ansible-playbook",
+        "-i",
+        "inventories/kind",
+        str(PLAYBOOK),
+        "-e",
+        json.dumps(extra),
+        timeout=1200,
+    )
     build_seconds = time.monotonic() - started
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     deployment = yaml.safe_load((state / "manifests" / "server-deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     rendered = json.loads((state / "probe-commands.json").read_text())
     # per case: the probe command, then the cluster DNS check that precedes it
-    return Built(state, json.dumps(extra), rendered[0::2], rendered[1::2], container["command"],
-                 build_seconds)
+    return Built(
+        state,
+        json.dumps(extra),
+        rendered[0::2],
+        rendered[1::2],
+        container["command"],
+        build_seconds,
+    )
 
 
-def run_container(name: str, argv: list[str], *, detach: bool, extra: tuple[str, ...] = (),
-                  timeout: float = 180) -> subprocess.CompletedProcess:
-    return docker("run", *(["-d"] if detach else ["--rm"]), "--name", name, *POD_OPTIONS,
-                  "--env", f"POD_NAME={name}", *extra, IMAGE, *argv, check=False, timeout=timeout)
+def run_container(
+    name: str, argv: list[str], *, detach: bool, extra: tuple[str, ...] = (), timeout: float = 180
+) -> subprocess.CompletedProcess:
+    return docker(
+        "run",
+        *(["-d"] if detach else ["--rm"]),
+        "--name",
+        name,
+        *POD_OPTIONS,
+        "--env",
+        f"POD_NAME={name}",
+        *extra,
+        IMAGE,
+        *argv,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def wait_serving(address: str, timeout: float = 60) -> None:
@@ -179,8 +227,15 @@ def test_the_role_built_a_small_image_that_runs_as_uid_10001(built):
 
 def test_a_second_build_changes_nothing(built):
     # the build cache gives the same image ID; the content tag already points at it
-    run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
-                   "-e", built.extra_vars, timeout=600)
+    run = run_tool(
+        "ansible-playbook",
+        "-i",
+        "inventories/kind",
+        str(PLAYBOOK),
+        "-e",
+        built.extra_vars,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-4000:]
     assert recap(run.stdout)["changed"] == 0, run.stdout[-4000:]
 
@@ -188,8 +243,15 @@ def test_a_second_build_changes_nothing(built):
 def test_an_older_content_tag_is_removed_and_only_the_tag(built):
     stale = "grpclab:content-000000000000"
     docker("tag", BASE, stale)
-    run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
-                   "-e", built.extra_vars, timeout=600)
+    run = run_tool(
+        "ansible-playbook",
+        "-i",
+        "inventories/kind",
+        str(PLAYBOOK),
+        "-e",
+        built.extra_vars,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-4000:]
     assert recap(run.stdout)["changed"] == 1, run.stdout[-4000:]
     assert docker("image", "inspect", stale, check=False).returncode != 0
@@ -211,8 +273,12 @@ def probe_in_client(built: Built, case: int, hosts: list[str]) -> subprocess.Com
     """The command grpc_probe renders, run in a client container; cluster DNS as /etc/hosts."""
     service = CASES[case]["service"]
     add_hosts = [f"--add-host={SERVICE_HOST.format(service)}:{ip}" for ip in hosts]
-    return run_container(f"grpc-client-{uuid.uuid4().hex[:6]}", built.probe_commands[case],
-                         detach=False, extra=tuple(add_hosts))
+    return run_container(
+        f"grpc-client-{uuid.uuid4().hex[:6]}",
+        built.probe_commands[case],
+        detach=False,
+        extra=tuple(add_hosts),
+    )
 
 
 def test_the_probe_command_is_the_roles(built):
@@ -226,8 +292,9 @@ def test_the_probe_command_is_the_roles(built):
 def test_the_dns_wait_answers_once_the_name_resolves(built):
     add_host = f"--add-host={SERVICE_HOST.format('grpc-server')}:{REPLICAS[0]}"
     name = f"grpc-client-{uuid.uuid4().hex[:6]}"
-    assert run_container(name, built.dns_commands[0], detach=False,
-                         extra=(add_host,)).returncode == 0
+    assert (
+        run_container(name, built.dns_commands[0], detach=False, extra=(add_host,)).returncode == 0
+    )
     # no such name (no cluster DNS here): the wait goes on
     assert run_container(name, built.dns_commands[0], detach=False).returncode != 0
 

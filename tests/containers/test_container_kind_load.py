@@ -56,8 +56,19 @@ def nodes(tmp_path_factory: pytest.TempPathFactory):
     names = [f"{cluster}-control-plane", f"{cluster}-worker"]
     try:
         for name in names:
-            docker("run", "-d", "--name", name, "--network", "none",
-                   "--label", f"grpclab-test-node={cluster}", BASE, "sleep", "infinity")
+            docker(
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--label",
+                f"grpclab-test-node={cluster}",
+                BASE,
+                "sleep",
+                "infinity",
+            )
             crictl = "/usr/local/bin/crictl"
             script = f"printf '%s' '{CRICTL}' > {crictl} && chmod +x {crictl}"
             docker("exec", name, "sh", "-c", script)
@@ -87,12 +98,19 @@ def load(cluster: str, tmp: Path) -> tuple[int, list[str], str]:
     }
     os.environ["KIND_STAND_IN_LOG"] = str(log)
     try:
-        run = run_tool("ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
-                       "-e", json.dumps(extra), timeout=1200)
+        run = run_tool(
+            "ansible-playbook",
+            "-i",
+            "inventories/kind",
+            str(PLAYBOOK),
+            "-e",
+            json.dumps(extra),
+            timeout=1200,
+        )
     finally:
         del os.environ["KIND_STAND_IN_LOG"]
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    return recap(run.stdout)["changed"], log.read_text().splitlines()[len(before):], run.stdout
+    return recap(run.stdout)["changed"], log.read_text().splitlines()[len(before) :], run.stdout
 
 
 def test_the_image_is_loaded_once_and_again_only_where_it_is_missing(nodes, tmp_path):

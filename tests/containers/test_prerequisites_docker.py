@@ -35,20 +35,27 @@ def home_with_a_context(tmp_path: Path) -> Path:
     config = tmp_path / ".docker"
     meta = config / "contexts" / "meta" / hashlib.sha256(b"grpclab-ci").hexdigest()
     meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps(
-        {"Name": "grpclab-ci", "Metadata": {}, "Endpoints": {"docker": {"Host": docker_host()}}}))
+    (meta / "meta.json").write_text(
+        json.dumps(
+            {"Name": "grpclab-ci", "Metadata": {}, "Endpoints": {"docker": {"Host": docker_host()}}}
+        )
+    )
     (config / "config.json").write_text(json.dumps({"currentContext": "grpclab-ci"}))
     return tmp_path
 
 
 def test_the_check_and_community_docker_use_the_contexts_endpoint(home_with_a_context):
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")
+    }
     env.update(HOME=str(home_with_a_context), ANSIBLE_NOCOLOR="1")
     env.pop("ANSIBLE_CONFIG", None)
     argv = [str(BIN / "ansible-playbook"), "-i", "inventories/kind", str(PLAYBOOK)]
-    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                         check=False)
+    run = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
     said = " ".join(output.split())

@@ -56,27 +56,35 @@ def _started(what: str, start: Callable[[], T]) -> T:
 def greeter_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Replica]]:
     """Three real servers, replica-1..3 on 127.0.1.1..3:50051 (needs the lab lock)."""
     log_dir = tmp_path_factory.mktemp("replicas")
-    replicas = _started("the Greeter replicas", lambda: start_replicas(
-        [(f"replica-{i}", address, REPLICA_PORT)
-         for i, address in enumerate(REPLICA_ADDRESSES, start=1)],
-        log_dir,
-    ))
+    replicas = _started(
+        "the Greeter replicas",
+        lambda: start_replicas(
+            [
+                (f"replica-{i}", address, REPLICA_PORT)
+                for i, address in enumerate(REPLICA_ADDRESSES, start=1)
+            ],
+            log_dir,
+        ),
+    )
     yield replicas
     for replica in replicas:
         stop(replica.process)
 
 
 @pytest.fixture(scope="module")
-def envoy_proxy(greeter_replicas: list[Replica],
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
+def envoy_proxy(
+    greeter_replicas: list[Replica], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EnvoyProxy]:
     """A real Envoy in front of ``greeter_replicas``: L4 RANDOM and L7 ROUND_ROBIN listeners."""
     folder = tmp_path_factory.mktemp("envoy")
     upstreams = [(r.address, r.port) for r in greeter_replicas]
-    config = write_envoy_config(folder / "envoy.yaml",
-                                envoy_config(upstreams, ENVOY_L4, ENVOY_L7, ENVOY_ADMIN))
+    config = write_envoy_config(
+        folder / "envoy.yaml", envoy_config(upstreams, ENVOY_L4, ENVOY_L7, ENVOY_ADMIN)
+    )
     log = folder / "envoy.log"
-    process = _started("envoy", lambda: start_envoy(config, ENVOY_ADMIN, log,
-                                                    listeners=[ENVOY_L4, ENVOY_L7]))
+    process = _started(
+        "envoy", lambda: start_envoy(config, ENVOY_ADMIN, log, listeners=[ENVOY_L4, ENVOY_L7])
+    )
     yield EnvoyProxy(
         l4_target=f"{ENVOY_L4[0]}:{ENVOY_L4[1]}",
         l7_target=f"{ENVOY_L7[0]}:{ENVOY_L7[1]}",
@@ -105,8 +113,13 @@ def run_probe_cli() -> Callable[..., subprocess.CompletedProcess]:
 
     def run(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        return subprocess.run([sys.executable, str(REPO / "tools" / "probe.py"), *args],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              check=False)
+        return subprocess.run(
+            [sys.executable, str(REPO / "tools" / "probe.py"), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
 
     return run

@@ -14,8 +14,15 @@ from grpclab.churn import FAILED_CALLS, Action, Budgets, judge
 # 127.0.51.0/24 is outside every lab address plan: no lock needed
 
 
-def recorded_run(targets: str, action: Callable[[], None], at_s: float, duration: float = 4.0,
-                 rate: float = 100.0, connections: int = 4, health_check: bool = False) -> dict:
+def recorded_run(
+    targets: str,
+    action: Callable[[], None],
+    at_s: float,
+    duration: float = 4.0,
+    rate: float = 100.0,
+    connections: int = 4,
+    health_check: bool = False,
+) -> dict:
     """Paced calls over ``connections`` round_robin channels to ``targets``; ``action`` runs at
     ``at_s``. The calls go into the timeline shape through the same helper as above.
 
@@ -35,8 +42,10 @@ def recorded_run(targets: str, action: Callable[[], None], at_s: float, duration
     if health_check:
         config["healthCheckConfig"] = {"serviceName": SERVICE_NAME}
     options = [("grpc.service_config", json.dumps(config))]
-    channels = [grpc.insecure_channel(targets, options=[*options, ("grpc.channel_id", i)])
-                for i in range(connections)]
+    channels = [
+        grpc.insecure_channel(targets, options=[*options, ("grpc.channel_id", i)])
+        for i in range(connections)
+    ]
     stubs = [helloworld_pb2_grpc.GreeterStub(channel) for channel in channels]
     for channel in channels:
         grpc.channel_ready_future(channel).result(timeout=10)
@@ -47,8 +56,9 @@ def recorded_run(targets: str, action: Callable[[], None], at_s: float, duration
     acted.start()
     for i in range(int(duration * rate)):
         clock.sleep(max(0.0, start + i / rate - clock.monotonic()))
-        future = stubs[i % connections].SayHello.future(helloworld_pb2.HelloRequest(name="x"),
-                                                        timeout=5)
+        future = stubs[i % connections].SayHello.future(
+            helloworld_pb2.HelloRequest(name="x"), timeout=5
+        )
         pending.append((i, future))
     for i, future in pending:
         try:
@@ -76,9 +86,26 @@ def two_replicas():
     procs = {}
     for name, address in (("real-1", "127.0.51.11"), ("real-2", "127.0.51.12")):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grpclab.apps.server", "--address", address, "--port", "50071",
-             "--name", name, "--grace", "5", "--drain-delay", str(DRAIN_DELAY)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+            [
+                sys.executable,
+                "-m",
+                "grpclab.apps.server",
+                "--address",
+                address,
+                "--port",
+                "50071",
+                "--name",
+                name,
+                "--grace",
+                "5",
+                "--drain-delay",
+                str(DRAIN_DELAY),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ),
+        )
         assert "listening on" in proc.stdout.readline()
         procs[name] = proc
     yield procs
@@ -97,15 +124,18 @@ def test_a_real_drained_replica_costs_no_call(two_replicas):
 
     # the channels watch health: the replica leaves them when it says NOT_SERVING, and stops
     # DRAIN_DELAY later, when no call is on its way to it any more
-    line = recorded_run(TARGETS, lambda: two_replicas["real-2"].send_signal(signal.SIGTERM), 1.5,
-                        health_check=True)
+    line = recorded_run(
+        TARGETS, lambda: two_replicas["real-2"].send_signal(signal.SIGTERM), 1.5, health_check=True
+    )
     assert two_replicas["real-2"].wait(timeout=10) == 0
     action = Action("scale-in", 1.5, REAL, frozenset({"real-1"}))
     verdict = judge(line, "client-side", action, Budgets(graceful_failed_calls=0, resolve_s=0))
     assert verdict.passed, verdict.line
-    assert verdict.line == ("client-side scale-in at 1.5 s: no failed call; no connection lost a "
-                            "call; expected no failed call, calls to succeed again on every "
-                            "connection within 10 s")
+    assert verdict.line == (
+        "client-side scale-in at 1.5 s: no failed call; no connection lost a "
+        "call; expected no failed call, calls to succeed again on every "
+        "connection within 10 s"
+    )
     late = [c for c in line["calls"] if c[0] >= 2.5]
     assert {c[2] for c in late} == {"real-1"}  # the drained replica got nothing after it left
 

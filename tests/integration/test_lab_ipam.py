@@ -21,7 +21,8 @@ def test_pod_addresses_go_round_the_range_and_cluster_ips_last(tmp_path: Path) -
         foreign.listen()
         assert ipam.cluster_ip("ns/a", [50051]) == "127.0.29.2"
     assert ipam.cluster_ip("ns/b", [50051]) == "127.0.29.1"
-    assert Ipam("127.0.29", "127.0.29", tmp_path / "ipam.json").cluster_ip("ns/a", [1]) == \
-        "127.0.29.2"  # kept across a node restart
+    assert (
+        Ipam("127.0.29", "127.0.29", tmp_path / "ipam.json").cluster_ip("ns/a", [1]) == "127.0.29.2"
+    )  # kept across a node restart
     ipam.keep_only({"ns/b"})
     assert ipam.cluster_ips == {"ns/b": "127.0.29.1"}

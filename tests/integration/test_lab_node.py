@@ -34,8 +34,9 @@ HEADLESS = "grpc-server-headless.grpc-server.svc.cluster.local"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabNode]:
-    lab = start_lab_node(tmp_path_factory.mktemp("lab") / "h1a-node", POD_NET, SVC_NET,
-                         lab_manifests())
+    lab = start_lab_node(
+        tmp_path_factory.mktemp("lab") / "h1a-node", POD_NET, SVC_NET, lab_manifests()
+    )
     try:
         lab.rollout()
         yield lab
@@ -75,8 +76,9 @@ class Caller:
     def __enter__(self) -> Caller:
         self.channel.subscribe(self.states.append, try_to_connect=True)
         self._thread.start()
-        assert wait_ready(lambda: str(self.ok > 0), "True", timeout=10,
-                          alive=self._thread.is_alive)[0], f"no call answered: {self.last_error}"
+        assert wait_ready(
+            lambda: str(self.ok > 0), "True", timeout=10, alive=self._thread.is_alive
+        )[0], f"no call answered: {self.last_error}"
         self.states.clear()  # from here on, any state change means the connection broke
         return self
 
@@ -87,29 +89,37 @@ class Caller:
 
 
 def _until(condition, timeout: float = 15.0) -> bool:
-    return wait_ready(lambda: str(bool(condition())), "True", timeout=timeout,
-                      alive=lambda: True)[0]
+    return wait_ready(lambda: str(bool(condition())), "True", timeout=timeout, alive=lambda: True)[
+        0
+    ]
 
 
 def _dns(node: LabNode, name: str, tcp: bool = False) -> list[str]:
     host, port = node.dns.split(":")
-    reply = dnslib.DNSRecord.parse(dnslib.DNSRecord.question(name).send(
-        host, int(port), tcp=tcp, timeout=2))
+    reply = dnslib.DNSRecord.parse(
+        dnslib.DNSRecord.question(name).send(host, int(port), tcp=tcp, timeout=2)
+    )
     assert all(rr.ttl == 1 for rr in reply.rr)
     return sorted(str(rr.rdata) for rr in reply.rr)
 
 
 def subprocess_cli(*args: str) -> subprocess.CompletedProcess:
     """``grpclab-lab ARGS`` as a real process, for a state directory without a node."""
-    return subprocess.run([sys.executable, "-m", "grpclab.lab", *args], capture_output=True,
-                          text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "grpclab.lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_pods_services_and_dns_come_up(node: LabNode) -> None:
     pods = node.server_pods()
     assert len(pods) == 3 and all(p["ready"] and p["restarts"] == 0 for p in pods)
-    assert all(p["name"].startswith("grpc-server-") and p["ip"].startswith(POD_NET + ".")
-               for p in pods)
+    assert all(
+        p["name"].startswith("grpc-server-") and p["ip"].startswith(POD_NET + ".") for p in pods
+    )
     services = {s["name"]: s for s in node.status()["services"]}
     assert services["grpc-server"]["mode"] == "L7"
     assert services["grpc-server"]["algorithm"] == "round_robin"
@@ -130,10 +140,16 @@ def test_sigkill_of_a_replica(node: LabNode) -> None:
         time.sleep(0.3)
         killed = time.monotonic()
         os.kill(victim["pid"], signal.SIGKILL)
-        seen_out = _until(lambda: f"{victim['ip']}:50051"
-                          not in node.service("grpc-server")["endpoints"], timeout=2)
-        assert _until(lambda: any(p["name"] == victim["name"] and p["ready"]
-                                  and p["restarts"] == 1 for p in node.server_pods()))
+        seen_out = _until(
+            lambda: f"{victim['ip']}:50051" not in node.service("grpc-server")["endpoints"],
+            timeout=2,
+        )
+        assert _until(
+            lambda: any(
+                p["name"] == victim["name"] and p["ready"] and p["restarts"] == 1
+                for p in node.server_pods()
+            )
+        )
         time.sleep(0.3)
     assert seen_out, "the killed pod stayed in the Service's endpoints"
     assert all(at - killed <= 1.0 for at in caller.failures), caller.failures
@@ -150,8 +166,10 @@ def test_deleted_pod_is_replaced_by_a_new_one(node: LabNode) -> None:
     after = node.server_pods()
     assert len(after) == 3 and victim["name"] not in {p["name"] for p in after}
     [new] = [p for p in after if p["name"] not in {b["name"] for b in before}]
-    assert new["ip"] != victim["ip"] and new["name"].rsplit("-", 1)[0] == \
-        victim["name"].rsplit("-", 1)[0]  # same ReplicaSet, new suffix
+    assert (
+        new["ip"] != victim["ip"]
+        and new["name"].rsplit("-", 1)[0] == victim["name"].rsplit("-", 1)[0]
+    )  # same ReplicaSet, new suffix
     assert proc_cmdline(victim["pid"]) is None
 
 
@@ -202,30 +220,54 @@ def test_headless_dns_follows_readiness(node: LabNode) -> None:
 
 
 def test_grpc_resolver_balances_over_the_headless_service(node: LabNode, run_probe_cli) -> None:
-    done = run_probe_cli("--target", f"dns://{node.dns}/{HEADLESS}:50051", "--lb",
-                         "round_robin", "--calls", "60", "--replicas", "3", "--expect", "spread")
+    done = run_probe_cli(
+        "--target",
+        f"dns://{node.dns}/{HEADLESS}:50051",
+        "--lb",
+        "round_robin",
+        "--calls",
+        "60",
+        "--replicas",
+        "3",
+        "--expect",
+        "spread",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_removing_the_lb_l7_annotation_makes_the_service_l4(node: LabNode,
-                                                              run_probe_cli) -> None:
+def test_removing_the_lb_l7_annotation_makes_the_service_l4(node: LabNode, run_probe_cli) -> None:
     node.write_manifests({"services.yaml": lab_manifests(lb_l7=False)["services.yaml"]})
     assert _until(lambda: node.service("grpc-server")["mode"] == "L4", timeout=5)
-    assert _until(lambda: _listener_filter(node, "grpc-server")
-                  == "envoy.filters.network.tcp_proxy", timeout=5)
-    done = run_probe_cli("--target", node.target("grpc-server"), "--calls", "40",
-                         "--replicas", "3", "--expect", "pinned")
+    assert _until(
+        lambda: _listener_filter(node, "grpc-server") == "envoy.filters.network.tcp_proxy",
+        timeout=5,
+    )
+    done = run_probe_cli(
+        "--target",
+        node.target("grpc-server"),
+        "--calls",
+        "40",
+        "--replicas",
+        "3",
+        "--expect",
+        "pinned",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     node.write_manifests({"services.yaml": lab_manifests()["services.yaml"]})
     assert _until(lambda: node.service("grpc-server")["mode"] == "L7", timeout=5)
-    assert _until(lambda: _listener_filter(node, "grpc-server")
-                  == "envoy.filters.network.http_connection_manager", timeout=5)
+    assert _until(
+        lambda: (
+            _listener_filter(node, "grpc-server") == "envoy.filters.network.http_connection_manager"
+        ),
+        timeout=5,
+    )
 
 
 def _listener_filter(node: LabNode, service: str) -> str:
     """The network filter of the Service's listener, as Envoy itself reports it."""
-    dump = json.loads(read_url(f"http://{node.admin[0]}:{node.admin[1]}/config_dump"
-                               "?resource=dynamic_listeners"))
+    dump = json.loads(
+        read_url(f"http://{node.admin[0]}:{node.admin[1]}/config_dump?resource=dynamic_listeners")
+    )
     for config in dump["configs"]:
         listener = config["active_state"]["listener"]
         if listener["name"] == f"grpc-server.{service}.50051":
@@ -262,15 +304,19 @@ def test_a_pod_that_never_gets_ready_is_named_with_its_log(node: LabNode) -> Non
 
 
 def test_cli_errors_are_one_line(node: LabNode, tmp_path: Path) -> None:
-    for args in (["delete", "pod", "nope"], ["scale", "deployment", "nope", "--replicas", "2"],
-                 ["logs", "nope"]):
+    for args in (
+        ["delete", "pod", "nope"],
+        ["scale", "deployment", "nope", "--replicas", "2"],
+        ["logs", "nope"],
+    ):
         done = node.cli(*args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     nobody = subprocess_cli("get", "pods", "--state-dir", str(tmp_path))
     assert nobody.returncode == 2
     assert nobody.stderr.strip().splitlines() == [
         f"grpclab-lab: node of cluster {tmp_path.name} is not running: no "
-        f"{tmp_path / 'status.json'} (start it with: grpclab-lab node)"]
+        f"{tmp_path / 'status.json'} (start it with: grpclab-lab node)"
+    ]
     pod = node.server_pods()[0]["name"]
     logs = node.cli("logs", pod, "--tail", "3")
     assert logs.returncode == 0 and len(logs.stdout.splitlines()) <= 3
@@ -312,16 +358,24 @@ def test_a_failing_liveness_probe_restarts_the_pod(node: LabNode) -> None:
     template = document["spec"]["template"]
     template["metadata"]["labels"] = {"app": "unhealthy"}  # in no Service
     template["spec"]["containers"][0]["livenessProbe"] = {
-        "grpc": {"port": 9}, "periodSeconds": 1, "failureThreshold": 1}
+        "grpc": {"port": 9},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
     document = yaml.safe_dump(document)
     node.write_manifests({"unhealthy.yaml": document})
     try:
-        assert _until(lambda: any(p["deployment"] == "unhealthy" and p["restarts"] >= 1
-                                  for p in node.status()["pods"]), timeout=15)
+        assert _until(
+            lambda: any(
+                p["deployment"] == "unhealthy" and p["restarts"] >= 1 for p in node.status()["pods"]
+            ),
+            timeout=15,
+        )
     finally:
         (node.state_dir / "manifests" / "unhealthy.yaml").unlink()
-    assert _until(lambda: not any(p["deployment"] == "unhealthy"
-                                  for p in node.status()["pods"]), timeout=15)
+    assert _until(
+        lambda: not any(p["deployment"] == "unhealthy" for p in node.status()["pods"]), timeout=15
+    )
 
 
 def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
@@ -340,8 +394,9 @@ def test_a_rendered_manifest_without_restarted_at_does_not_roll_again(node: LabN
     assert node.cli("rollout", "restart", "deployment", "grpc-server").returncode == 0
     node.rollout()
     pods_after_restart = {p["name"] for p in node.server_pods()}
-    node.write_manifests({"server-deployment.yaml":
-                          lab_manifests()["server-deployment.yaml"] + "# rendered again\n"})
+    node.write_manifests(
+        {"server-deployment.yaml": lab_manifests()["server-deployment.yaml"] + "# rendered again\n"}
+    )
     node.rollout()
     time.sleep(0.5)
     assert {p["name"] for p in node.server_pods()} == pods_after_restart
@@ -360,7 +415,8 @@ def test_more_pods_than_the_range_are_refused_in_one_line(node: LabNode) -> None
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.splitlines() == [
             "grpclab-lab: manifests refused, the node keeps the previous state: 254 pods "
-            f"(replicas plus surge) do not fit the pod range {POD_NET}.1-250"]
+            f"(replicas plus surge) do not fit the pod range {POD_NET}.1-250"
+        ]
         assert not [p for p in node.status()["pods"] if p["deployment"] == "big"]
     finally:
         (node.state_dir / "manifests" / "big.yaml").unlink()
@@ -378,8 +434,10 @@ def test_a_pod_that_ends_takes_its_child_processes_along(node: LabNode) -> None:
     del container["readinessProbe"]
     node.write_manifests({"forker.yaml": yaml.safe_dump(document)})
     try:
-        assert _until(lambda: any(p["deployment"] == "forker" and p["ready"]
-                                  for p in node.status()["pods"]), timeout=15)
+        assert _until(
+            lambda: any(p["deployment"] == "forker" and p["ready"] for p in node.status()["pods"]),
+            timeout=15,
+        )
         [pod] = [p for p in node.status()["pods"] if p["deployment"] == "forker"]
         children_file = Path(f"/proc/{pod['pid']}/task/{pod['pid']}/children")
         assert _until(lambda: len(children_file.read_text().split()) == 2, timeout=5)

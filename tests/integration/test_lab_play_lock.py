@@ -34,8 +34,9 @@ def test_the_same_process_takes_the_lock_again(tmp_path: Path) -> None:
     assert play_lock.read_holder(tmp_path / "play.lock") == me
 
 
-def test_a_live_holder_keeps_it_and_a_gone_one_loses_it(tmp_path: Path,
-                                                        other: subprocess.Popen) -> None:
+def test_a_live_holder_keeps_it_and_a_gone_one_loses_it(
+    tmp_path: Path, other: subprocess.Popen
+) -> None:
     path = tmp_path / "cluster" / "play.lock"
     holder = play_lock.holder_of(other.pid)
     assert holder is not None and holder.command == "sleep 60"
@@ -43,8 +44,7 @@ def test_a_live_holder_keeps_it_and_a_gone_one_loses_it(tmp_path: Path,
     me = play_lock.holder_of(os.getpid())
     assert play_lock.try_acquire(path, me) == holder
     said: list[str] = []
-    problem = play_lock.acquire(path.parent, timeout=0.3, say=said.append,
-                                pid=os.getpid())
+    problem = play_lock.acquire(path.parent, timeout=0.3, say=said.append, pid=os.getpid())
     assert problem is not None
     assert f"still in use after 0.3 s by ansible-playbook pid {other.pid}" in problem
     assert len(said) == 1

@@ -21,9 +21,12 @@ from grpclab import lab
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 # ignores SIGTERM: only SIGKILL ends it
-STUBBORN = [sys.executable, "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('sig' + 'term ignored', flush=True); time.sleep(60)"]
+STUBBORN = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('sig' + 'term ignored', flush=True); time.sleep(60)",
+]
 
 
 @pytest.fixture
@@ -50,8 +53,9 @@ def test_started_process_is_recorded_and_detached(state_dir: Path) -> None:
 def test_launch_gives_the_child_and_its_environment(state_dir: Path) -> None:
     """The node's way in: the Popen to wait on, and exactly ``base_env`` plus ``env``."""
     printer = [sys.executable, "-c", "import os; print(sorted(os.environ))"]
-    child, record = lab.processes.launch(state_dir, "printer", printer, env={"B": "2"},
-                                         base_env={"A": "1"})
+    child, record = lab.processes.launch(
+        state_dir, "printer", printer, env={"B": "2"}, base_env={"A": "1"}
+    )
     assert child.wait(timeout=20) == 0 and record.pid == child.pid and record.env == {"B": "2"}
     assert "['A', 'B'" in (state_dir / "printer.log").read_text()
 
@@ -86,8 +90,12 @@ def test_watched_file_change_restarts(state_dir: Path, tmp_path: Path) -> None:
 def test_dead_pid_is_stale_and_restarted(state_dir: Path) -> None:
     first = lab.ensure_started(state_dir, "sleeper", SLEEPER)
     os.kill(first.pid, signal.SIGKILL)
-    assert lab.wait_ready(lambda: "gone" if lab.proc_cmdline(first.pid) is None else "alive",
-                          "gone", timeout=5, alive=lambda: True)[0]
+    assert lab.wait_ready(
+        lambda: "gone" if lab.proc_cmdline(first.pid) is None else "alive",
+        "gone",
+        timeout=5,
+        alive=lambda: True,
+    )[0]
     again = lab.ensure_started(state_dir, "sleeper", SLEEPER)
     assert again.action == "started" and again.reasons == ["it was not running"]
 
@@ -98,8 +106,10 @@ def test_reused_pid_is_stale_and_never_signalled(state_dir: Path) -> None:
     other = subprocess.Popen(SLEEPER)
     try:
         state_dir.mkdir(parents=True)
-        lab.write_record(state_dir / "sleeper.pid",
-                         lab.ProcessRecord(pid=other.pid, argv=[sys.executable, "-m", "nope"]))
+        lab.write_record(
+            state_dir / "sleeper.pid",
+            lab.ProcessRecord(pid=other.pid, argv=[sys.executable, "-m", "nope"]),
+        )
         outcome = lab.ensure_absent(state_dir, "sleeper", stop_timeout=1)
         assert outcome.action == "absent" and outcome.reasons == ["stale pid file"]
         assert not (state_dir / "sleeper.pid").exists()
@@ -137,8 +147,12 @@ def test_check_mode_changes_nothing(state_dir: Path) -> None:
 def test_readiness_failure_shows_the_log_tail(state_dir: Path) -> None:
     crashing = [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"]
     with pytest.raises(lab.LabError) as raised:
-        lab.ensure_started(state_dir, "crasher", crashing,
-                           readiness=lab.Readiness(http="http://127.0.0.1:9/ready", timeout=5))
+        lab.ensure_started(
+            state_dir,
+            "crasher",
+            crashing,
+            readiness=lab.Readiness(http="http://127.0.0.1:9/ready", timeout=5),
+        )
     message = str(raised.value)
     assert "did not get ready" in message and "the process exited" in message
     assert "boom: no config" in message
@@ -148,11 +162,27 @@ def test_grpc_readiness_of_a_real_server(state_dir: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = [sys.executable, "-m", "grpclab.apps.server", "--name", "unit-1",
-            "--address", "127.0.0.1", "--port", str(port), "--grace", "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "grpclab.apps.server",
+        "--name",
+        "unit-1",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--grace",
+        "1",
+    ]
     # not ready within the readiness timeout raises LabError: no clock in the test
-    outcome = lab.ensure_started(state_dir, "unit-1", argv, listen=[f"127.0.0.1:{port}"],
-                                 readiness=lab.Readiness(grpc=f"127.0.0.1:{port}", timeout=20))
+    outcome = lab.ensure_started(
+        state_dir,
+        "unit-1",
+        argv,
+        listen=[f"127.0.0.1:{port}"],
+        readiness=lab.Readiness(grpc=f"127.0.0.1:{port}", timeout=20),
+    )
     assert outcome.action == "started"
     assert lab.grpc_health_status(f"127.0.0.1:{port}") == "SERVING"
     # the preflight lets this cluster's own process keep its address, and names a foreign one
@@ -168,8 +198,11 @@ def test_preflight_names_each_problem(tmp_path: Path) -> None:
         taken.listen()
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         broken = [sys.executable, "-c", "import sys; sys.exit('bad build')"]
-        report = lab.preflight(tmp_path, [address, "127.0.0.1:notaport"],
-                               binaries=[[str(tmp_path / "no-envoy"), "--version"], broken])
+        report = lab.preflight(
+            tmp_path,
+            [address, "127.0.0.1:notaport"],
+            binaries=[[str(tmp_path / "no-envoy"), "--version"], broken],
+        )
     assert report.problems == [
         f"{tmp_path / 'no-envoy'} not found",
         f"{sys.executable} -c import sys; sys.exit('bad build') failed: bad build",

@@ -15,8 +15,10 @@ from ansible_cli import ROOT
 sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
 from probe_background import probe_background
 
-STAND_IN = "import sys, time; time.sleep(0.3); print('{\"passed\": false}'); " \
-           "sys.stderr.write('cannot reach the Service\\n'); sys.exit(2)"
+STAND_IN = (
+    "import sys, time; time.sleep(0.3); print('{\"passed\": false}'); "
+    "sys.stderr.write('cannot reach the Service\\n'); sys.exit(2)"
+)
 
 
 def test_the_exit_code_appears_whole_with_the_output(tmp_path):

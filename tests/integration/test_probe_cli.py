@@ -36,13 +36,16 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 # ---------------------------------------------------------------------------- bad input
 # (refused before connecting: tests/unit/test_probe_arguments.py)
 
+
 def test_unreachable_target_is_one_line_exit_2_and_bounded(run_probe_cli):
-    done = run_probe_cli("--target", "127.0.9.9:50051", "--connect-timeout", "1", "--json",
-                         timeout=60)  # a hang fails here, not a timing assertion
+    done = run_probe_cli(
+        "--target", "127.0.9.9:50051", "--connect-timeout", "1", "--json", timeout=60
+    )  # a hang fails here, not a timing assertion
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.startswith("grpclab-probe: error: cannot connect to 127.0.9.9:50051 "
-                                  "within 1 s: UNAVAILABLE")
+    assert done.stderr.startswith(
+        "grpclab-probe: error: cannot connect to 127.0.9.9:50051 within 1 s: UNAVAILABLE"
+    )
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
@@ -55,18 +58,40 @@ def test_bad_arguments_through_the_real_command(run_probe_cli):
 def test_help_exits_0(run_probe_cli):
     done = run_probe_cli("--help")
     assert done.returncode == 0
-    for option in ("--target", "--calls", "--connections", "--concurrency", "--expect",
-                   "--replicas", "--min-share", "--max-error-rate", "--timeout",
-                   "--connect-timeout", "--json", "--lb"):
+    for option in (
+        "--target",
+        "--calls",
+        "--connections",
+        "--concurrency",
+        "--expect",
+        "--replicas",
+        "--min-share",
+        "--max-error-rate",
+        "--timeout",
+        "--connect-timeout",
+        "--json",
+        "--lb",
+    ):
         assert option in done.stdout
 
 
 # ---------------------------------------------------------------------------- failing calls
 
+
 def test_failed_calls_are_counted_by_status_code(serve, capsys):
     target = serve(OddGreeter("flaky", fail_every=10, code=grpc.StatusCode.UNAVAILABLE))
-    status, out, err = run_main(capsys, "--target", target, "--calls", "100", "--connections",
-                                "2", "--expect", "pinned", "--json")
+    status, out, err = run_main(
+        capsys,
+        "--target",
+        target,
+        "--calls",
+        "100",
+        "--connections",
+        "2",
+        "--expect",
+        "pinned",
+        "--json",
+    )
     result = json.loads(out)
     assert status == 1 and err == ""
     assert result["failures"] == {"UNAVAILABLE": 10}
@@ -79,8 +104,19 @@ def test_failed_calls_are_counted_by_status_code(serve, capsys):
 
 def test_failures_within_max_error_rate_pass(serve, capsys):
     target = serve(OddGreeter("flaky", fail_every=10, code=grpc.StatusCode.RESOURCE_EXHAUSTED))
-    status, out, _ = run_main(capsys, "--target", target, "--calls", "100", "--connections",
-                              "2", "--expect", "pinned", "--max-error-rate", "0.1")
+    status, out, _ = run_main(
+        capsys,
+        "--target",
+        target,
+        "--calls",
+        "100",
+        "--connections",
+        "2",
+        "--expect",
+        "pinned",
+        "--max-error-rate",
+        "0.1",
+    )
     assert status == 0
     assert "failures     10 of 100: RESOURCE_EXHAUSTED 10" in out
     assert "verdict      PASS" in out
@@ -88,8 +124,20 @@ def test_failures_within_max_error_rate_pass(serve, capsys):
 
 def test_a_call_past_its_deadline_is_deadline_exceeded(serve, capsys):
     target = serve(OddGreeter("slow", fail_every=5, stall=1.0))
-    status, out, _ = run_main(capsys, "--target", target, "--calls", "20", "--connections",
-                              "2", "--concurrency", "4", "--timeout", "0.2", "--json")
+    status, out, _ = run_main(
+        capsys,
+        "--target",
+        target,
+        "--calls",
+        "20",
+        "--connections",
+        "2",
+        "--concurrency",
+        "4",
+        "--timeout",
+        "0.2",
+        "--json",
+    )
     result = json.loads(out)
     assert status == 0  # --expect none: reported, not judged
     assert result["failures"] == {"DEADLINE_EXCEEDED": 4}
@@ -98,8 +146,9 @@ def test_a_call_past_its_deadline_is_deadline_exceeded(serve, capsys):
 
 def test_every_call_failing_is_observed_failed_not_an_error(serve, capsys):
     target = serve(OddGreeter("down", fail_every=1, code=grpc.StatusCode.INTERNAL))
-    status, out, _ = run_main(capsys, "--target", target, "--calls", "8", "--expect", "spread",
-                              "--json")
+    status, out, _ = run_main(
+        capsys, "--target", target, "--calls", "8", "--expect", "spread", "--json"
+    )
     result = json.loads(out)
     assert status == 1
     assert result["observed"] == "failed" and result["failures"] == {"INTERNAL": 8}
@@ -107,6 +156,7 @@ def test_every_call_failing_is_observed_failed_not_an_error(serve, capsys):
 
 
 # ---------------------------------------------------------------------------- identification
+
 
 def test_replica_named_by_the_reply_when_metadata_is_missing(serve, capsys):
     target = serve(OddGreeter("text-only", metadata=False))
@@ -122,8 +172,9 @@ def test_metadata_wins_over_the_reply(serve, capsys):
 
 def test_unattributable_replies_are_failures(serve, capsys):
     target = serve(OddGreeter("anon", metadata=False, message="hi"))
-    status, out, _ = run_main(capsys, "--target", target, "--calls", "8", "--expect", "pinned",
-                              "--json")
+    status, out, _ = run_main(
+        capsys, "--target", target, "--calls", "8", "--expect", "pinned", "--json"
+    )
     result = json.loads(out)
     assert status == 1
     assert result["failures"] == {UNIDENTIFIED: 8} and result["observed"] == "failed"
@@ -132,13 +183,23 @@ def test_unattributable_replies_are_failures(serve, capsys):
 
 # ---------------------------------------------------------------------------- connections
 
+
 @pytest.mark.parametrize("connections", [1, 4, 7])
 def test_each_connection_is_its_own_peer_at_the_server(serve, capsys, connections):
     greeter = OddGreeter("peers")
     target = serve(greeter)
-    status, out, _ = run_main(capsys, "--target", target, "--calls", str(connections * 10),
-                              "--connections", str(connections), "--concurrency", "3",
-                              "--json")
+    status, out, _ = run_main(
+        capsys,
+        "--target",
+        target,
+        "--calls",
+        str(connections * 10),
+        "--connections",
+        str(connections),
+        "--concurrency",
+        "3",
+        "--json",
+    )
     assert status == 0
     assert len(greeter.peers) == connections  # distinct client ports: distinct TCP connections
     assert sorted(greeter.peers.values()) == [10] * connections
@@ -164,8 +225,9 @@ def test_concurrency_bounds_calls_in_flight_per_connection(serve, capsys):
 
     greeter = Counting()
     target = serve(greeter)
-    status, _, _ = run_main(capsys, "--target", target, "--calls", "60", "--connections", "2",
-                            "--concurrency", "3")
+    status, _, _ = run_main(
+        capsys, "--target", target, "--calls", "60", "--connections", "2", "--concurrency", "3"
+    )
     assert status == 0
     assert len(greeter.most) == 2
     assert max(greeter.most.values()) <= 3

@@ -62,9 +62,24 @@ def test_l4_fails_spread_with_exit_1_not_cannot_judge(proxy):
 def test_the_old_default_of_400_calls_cannot_judge_32_replicas(proxy):
     """400 calls, 100 per connection: the case of the issue. Exit 2, with the reason."""
     done = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "probe.py"), "--target", proxy["l7"], "--calls",
-         "400", "--expect", "spread", "--replicas", str(COUNT), "--json"],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            str(REPO / "tools" / "probe.py"),
+            "--target",
+            proxy["l7"],
+            "--calls",
+            "400",
+            "--expect",
+            "spread",
+            "--replicas",
+            str(COUNT),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     result = json.loads(done.stdout)
     if result["passed"]:  # every connection did reach all 32: a pass is proof, exit 0
         assert done.returncode == ExitStatus.SUCCESS

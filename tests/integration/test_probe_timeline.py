@@ -34,8 +34,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def l7_run(proxy) -> dict:
     """One paced run through the L7 proxy, shared by the assertions below."""
-    return probe.probe(probe.ProbeOptions(target=proxy["l7"], duration=3.0, rate=200.0,
-                                          expect="spread", replicas=3))
+    return probe.probe(
+        probe.ProbeOptions(
+            target=proxy["l7"], duration=3.0, rate=200.0, expect="spread", replicas=3
+        )
+    )
 
 
 def test_pacing_achieves_the_asked_rate(l7_run):
@@ -56,8 +59,10 @@ def test_pacing_achieves_the_asked_rate(l7_run):
 def test_records_are_complete_and_agree_with_the_tallies(l7_run):
     tl = l7_run["timeline"]
     assert l7_run["passed"], l7_run["summary"]
-    assert all(code == "OK" and replica and latency is not None and latency >= 0
-               for _, _, replica, code, latency in tl["calls"])
+    assert all(
+        code == "OK" and replica and latency is not None and latency >= 0
+        for _, _, replica, code, latency in tl["calls"]
+    )
     for connection in l7_run["connections"]:
         index = connection["index"]
         mine = [c for c in tl["calls"] if c[1] == index]
@@ -103,8 +108,21 @@ def test_the_table_shows_a_compact_timeline(l7_run):
 
 
 def test_l4_keeps_one_segment_per_connection(proxy, capsys):
-    status = probe.main(["--target", proxy["l4"], "--duration", "2", "--rate", "100",
-                         "--expect", "pinned", "--replicas", "3", "--json"])
+    status = probe.main(
+        [
+            "--target",
+            proxy["l4"],
+            "--duration",
+            "2",
+            "--rate",
+            "100",
+            "--expect",
+            "pinned",
+            "--replicas",
+            "3",
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert status == 0, result["summary"]
     for connection in result["timeline"]["connections"]:
@@ -113,6 +131,7 @@ def test_l4_keeps_one_segment_per_connection(proxy, capsys):
 
 
 # ---------------------------------------------------------------------------- open loop
+
 
 @pytest.fixture
 def serve() -> Iterator:
@@ -123,8 +142,9 @@ def serve() -> Iterator:
 def test_calls_are_sent_on_schedule_while_answers_are_slow(serve, capsys):
     """A closed loop of one call in flight would make 4 calls here; the pacer sends 200."""
     target = serve(OddGreeter("stalling", fail_every=1, stall=0.5))  # every call 0.5 s
-    status = probe.main(["--target", target, "--connections", "1", "--duration", "2",
-                         "--rate", "100", "--json"])
+    status = probe.main(
+        ["--target", target, "--connections", "1", "--duration", "2", "--rate", "100", "--json"]
+    )
     result = json.loads(capsys.readouterr().out)
     assert status == 0
     tl = result["timeline"]
@@ -136,8 +156,21 @@ def test_calls_are_sent_on_schedule_while_answers_are_slow(serve, capsys):
 
 def test_failures_are_recorded_per_call_and_per_second(serve, capsys):
     target = serve(OddGreeter("stalling", fail_every=10))  # UNAVAILABLE
-    status = probe.main(["--target", target, "--connections", "2", "--duration", "2",
-                         "--rate", "100", "--expect", "pinned", "--json"])
+    status = probe.main(
+        [
+            "--target",
+            target,
+            "--connections",
+            "2",
+            "--duration",
+            "2",
+            "--rate",
+            "100",
+            "--expect",
+            "pinned",
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert status == 1  # 10 % failed, above --max-error-rate 0
     tl = result["timeline"]

@@ -22,7 +22,9 @@ ADDRESS = "127.0.5.1"
 def start_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, **(env or {})},
     )
     line = proc.stdout.readline()
@@ -81,7 +83,8 @@ def test_sigterm_drains_calls_in_flight_and_reports_not_serving(server_factory):
     watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
     slow = helloworld_pb2_grpc.GreeterStub(channel).SayHello.future(
-        helloworld_pb2.HelloRequest(name="x"), timeout=10)
+        helloworld_pb2.HelloRequest(name="x"), timeout=10
+    )
     time.sleep(0.3)  # the slow call is now being served
     proc.send_signal(signal.SIGTERM)
     assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -114,7 +117,9 @@ def test_port_in_use_is_one_line_and_exit_2(server_factory):
     server_factory("--port", "50065", "--name", "first")
     second = subprocess.run(
         [sys.executable, "-m", "grpclab.apps.server", "--address", ADDRESS, "--port", "50065"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert second.returncode == 2
     assert second.stderr.strip().splitlines() == [
@@ -124,13 +129,25 @@ def test_port_in_use_is_one_line_and_exit_2(server_factory):
 
 @pytest.mark.parametrize(
     "args",
-    [["--port", "0"], ["--port", "70000"], ["--grace", "-1"], ["--address", "192.0.2.1"],
-     ["--grace", "1e10"], ["--delay", "nan"], ["--drain-delay", "-1"],
-     ["--drain-delay", "nan"], ["--drain-delay", "1e10"]],
+    [
+        ["--port", "0"],
+        ["--port", "70000"],
+        ["--grace", "-1"],
+        ["--address", "192.0.2.1"],
+        ["--grace", "1e10"],
+        ["--delay", "nan"],
+        ["--drain-delay", "-1"],
+        ["--drain-delay", "nan"],
+        ["--drain-delay", "1e10"],
+    ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
-    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", *args],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "grpclab.apps.server", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
@@ -144,11 +161,16 @@ def test_sigterm_with_nothing_in_flight_exits_at_once(server_factory):
 
 
 def test_bad_drain_delay_is_named_in_its_one_line():
-    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", "--drain-delay", "-1"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "grpclab.apps.server", "--drain-delay", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "grpclab-server: error: --drain-delay must be 0 to 86400 seconds, not -1"]
+        "grpclab-server: error: --drain-delay must be 0 to 86400 seconds, not -1"
+    ]
 
 
 def wait_for_status(stub, service: str, wanted: int, timeout: float = 5.0) -> float:
@@ -164,8 +186,9 @@ def wait_for_status(stub, service: str, wanted: int, timeout: float = 5.0) -> fl
 
 def test_drain_delay_serves_new_calls_while_not_serving_then_stops(server_factory):
     delay, grace = 2.0, 3.0
-    proc = server_factory("--port", "50067", "--name", "late", "--drain-delay", str(delay),
-                          "--grace", str(grace))
+    proc = server_factory(
+        "--port", "50067", "--name", "late", "--drain-delay", str(delay), "--grace", str(grace)
+    )
     with grpc.insecure_channel(f"{ADDRESS}:50067") as channel:
         grpc.channel_ready_future(channel).result(timeout=5)
         health = health_pb2_grpc.HealthStub(channel)
@@ -189,8 +212,9 @@ def test_drain_delay_serves_new_calls_while_not_serving_then_stops(server_factor
 
 def test_a_call_in_flight_when_the_drain_delay_ends_gets_its_grace(server_factory):
     # the call takes 1.5 s and starts 0.5 s into a 1 s delay: the server stops while it runs
-    proc = server_factory("--port", "50068", "--name", "busy", "--delay", "1.5",
-                          "--drain-delay", "1", "--grace", "10")
+    proc = server_factory(
+        "--port", "50068", "--name", "busy", "--delay", "1.5", "--drain-delay", "1", "--grace", "10"
+    )
     with grpc.insecure_channel(f"{ADDRESS}:50068") as channel:
         grpc.channel_ready_future(channel).result(timeout=5)
         greeter = helloworld_pb2_grpc.GreeterStub(channel)
@@ -213,8 +237,9 @@ def test_a_second_signal_cuts_the_drain_delay_short(server_factory):
     with grpc.insecure_channel(f"{ADDRESS}:50069") as channel:
         grpc.channel_ready_future(channel).result(timeout=5)
         proc.send_signal(signal.SIGTERM)
-        wait_for_status(health_pb2_grpc.HealthStub(channel), "",
-                        health_pb2.HealthCheckResponse.NOT_SERVING)
+        wait_for_status(
+            health_pb2_grpc.HealthStub(channel), "", health_pb2.HealthCheckResponse.NOT_SERVING
+        )
     signalled = time.monotonic()
     proc.send_signal(signal.SIGINT)  # Ctrl-C after the SIGTERM: no minute's wait
     assert proc.wait(timeout=10) == 0
@@ -227,13 +252,19 @@ def test_a_second_signal_cuts_the_drain_delay_short(server_factory):
 MANAGED = "127.0.51.1"
 
 
-def start_managed(address: str, port: int, *args: str,
-                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_managed(
+    address: str, port: int, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "grpclab.apps.server", "--port", str(port), *args]
     if address:
         command += ["--address", address]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     line = proc.stdout.readline()
     assert "listening on" in line, line
     return proc, line
@@ -243,8 +274,9 @@ def start_managed(address: str, port: int, *args: str,
 def managed_factory():
     procs: list[subprocess.Popen] = []
 
-    def factory(address: str, port: int, *args: str,
-                env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    def factory(
+        address: str, port: int, *args: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen, str]:
         proc, line = start_managed(address, port, *args, env=env)
         procs.append(proc)
         return proc, line
@@ -275,8 +307,16 @@ def client_ports(address: str, port: int) -> set[int]:
 
 def test_max_connection_age_rotates_the_connection_and_no_call_fails(managed_factory):
     port = 50051
-    proc, _ = managed_factory(MANAGED, port, "--name", "aged", "--max-connection-age", "1",
-                           "--max-connection-age-grace", "2")
+    proc, _ = managed_factory(
+        MANAGED,
+        port,
+        "--name",
+        "aged",
+        "--max-connection-age",
+        "1",
+        "--max-connection-age-grace",
+        "2",
+    )
     states: list[grpc.ChannelConnectivity] = []
     seen_ports: set[int] = set()
     failures: list[grpc.StatusCode] = []
@@ -302,8 +342,10 @@ def test_max_connection_age_rotates_the_connection_and_no_call_fails(managed_fac
     assert len(seen_ports) >= 3, seen_ports
     ready = [state for state in states if state == grpc.ChannelConnectivity.READY]
     assert len(ready) >= 3, states
-    assert "connection management: grpc.max_connection_age_ms=1000, " \
+    assert (
+        "connection management: grpc.max_connection_age_ms=1000, "
         "grpc.max_connection_age_grace_ms=2000" in proc.stdout.readline()
+    )
 
 
 def test_without_max_age_the_connection_stays(managed_factory):
@@ -333,16 +375,19 @@ def test_max_connection_idle_closes_a_connection_without_calls(managed_factory):
         assert client_ports(MANAGED, port) == set()
         assert states[-1] == grpc.ChannelConnectivity.IDLE, states
         # the next call connects again, on a new connection
-        assert stub.SayHello(helloworld_pb2.HelloRequest(name="y"), timeout=5).message \
+        assert (
+            stub.SayHello(helloworld_pb2.HelloRequest(name="y"), timeout=5).message
             == "Hello from idle"
+        )
         assert client_ports(MANAGED, port) - first
         channel.unsubscribe(states.append)
 
 
 def test_keepalive_pings_keep_an_answering_client_on_its_connection(managed_factory):
     port = 50054
-    managed_factory(MANAGED, port, "--name", "ka", "--keepalive-time", "0.2",
-                    "--keepalive-timeout", "1")
+    managed_factory(
+        MANAGED, port, "--name", "ka", "--keepalive-time", "0.2", "--keepalive-timeout", "1"
+    )
     with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
         stub = helloworld_pb2_grpc.GreeterStub(channel)
         # a long call: the server pings during it, the client answers, the call completes
@@ -359,7 +404,8 @@ def test_address_defaults_to_pod_ip(managed_factory):
     assert line.rstrip().endswith("listening on 127.0.51.2:50055")
     with grpc.insecure_channel("127.0.51.2:50055") as channel:
         reply = helloworld_pb2_grpc.GreeterStub(channel).SayHello(
-            helloworld_pb2.HelloRequest(name="x"), timeout=5)
+            helloworld_pb2.HelloRequest(name="x"), timeout=5
+        )
     assert reply.message == "Hello from pod"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
@@ -367,18 +413,35 @@ def test_address_defaults_to_pod_ip(managed_factory):
 
 @pytest.mark.parametrize(
     "args",
-    [["--max-connection-age", "-1"], ["--max-connection-age-grace", "nan"],
-     ["--max-connection-idle", "1e10"], ["--keepalive-time", "0.0001"],
-     ["--keepalive-timeout", "inf"]],
+    [
+        ["--max-connection-age", "-1"],
+        ["--max-connection-age-grace", "nan"],
+        ["--max-connection-idle", "1e10"],
+        ["--keepalive-time", "0.0001"],
+        ["--keepalive-timeout", "inf"],
+    ],
 )
 def test_bad_connection_management_is_one_line_and_exit_2(args):
-    result = subprocess.run([sys.executable, "-m", "grpclab.apps.server", "--address", MANAGED,
-                             "--port", "50059", *args],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpclab.apps.server",
+            "--address",
+            MANAGED,
+            "--port",
+            "50059",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"grpclab-server: error: {args[0]} must be"), \
+    assert len(lines) == 1 and lines[0].startswith(f"grpclab-server: error: {args[0]} must be"), (
         lines
+    )
 
 
 @pytest.mark.parametrize(("grace", "outcome"), [("3", "OK"), ("0.2", "UNAVAILABLE")])
@@ -386,8 +449,18 @@ def test_max_age_grace_bounds_the_calls_in_flight(managed_factory, grace, outcom
     # each call takes 1 s; the connection reaches its age at 0.3 s, during the call: a grace of
     # 3 s lets it finish, one of 0.2 s closes the connection under it
     port = 50056 if outcome == "OK" else 50057
-    managed_factory(MANAGED, port, "--name", "slow", "--delay", "1", "--max-connection-age",
-                    "0.3", "--max-connection-age-grace", grace)
+    managed_factory(
+        MANAGED,
+        port,
+        "--name",
+        "slow",
+        "--delay",
+        "1",
+        "--max-connection-age",
+        "0.3",
+        "--max-connection-age-grace",
+        grace,
+    )
     with grpc.insecure_channel(f"{MANAGED}:{port}") as channel:
         grpc.channel_ready_future(channel).result(timeout=5)
         stub = helloworld_pb2_grpc.GreeterStub(channel)

@@ -19,6 +19,7 @@ from grpclab.status import ExitStatus
 
 # ---------------------------------------------------------------------------- the command
 
+
 class RandomReplica(helloworld_pb2_grpc.GreeterServicer):
     """Each call answered as one of ``replicas`` names at random: per-request balancing."""
 
@@ -49,8 +50,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict, str]
 
 
 def test_without_calls_the_probe_sizes_and_says_why(random_target, capsys):
-    status, result, err = run(capsys, "--target", random_target, "--expect", "spread",
-                              "--replicas", "32")
+    status, result, err = run(
+        capsys, "--target", random_target, "--expect", "spread", "--replicas", "32"
+    )
     assert status == ExitStatus.SUCCESS and err == "", result["summary"]
     assert result["calls"]["chosen"] == result["totals"]["calls"] == 2940
     assert result["calls"]["source"] == "sized" and result["calls"]["per_connection"] == 735
@@ -68,22 +70,30 @@ def test_without_replicas_a_first_pass_then_a_top_up(random_target, capsys):
 
 
 def test_explicit_too_few_calls_cannot_judge_with_exit_2(random_target, capsys):
-    status, result, err = run(capsys, "--target", random_target, "--calls", "64", "--expect",
-                              "spread", "--replicas", "32")
+    status, result, err = run(
+        capsys, "--target", random_target, "--calls", "64", "--expect", "spread", "--replicas", "32"
+    )
     assert status == ExitStatus.CANNOT_JUDGE == 2
     assert result["cannot_judge"] is True and result["passed"] is False
     assert any("cannot be trusted" in w for w in result["warnings"])
-    assert err.startswith("grpclab-probe: error: cannot judge spread: too few calls per "
-                          "connection (16) for 32 replicas") and err.count("\n") == 1
+    assert (
+        err.startswith(
+            "grpclab-probe: error: cannot judge spread: too few calls per "
+            "connection (16) for 32 replicas"
+        )
+        and err.count("\n") == 1
+    )
 
 
 def test_too_few_calls_with_expect_none_or_pinned_keep_their_status(random_target, capsys):
-    status, result, err = run(capsys, "--target", random_target, "--calls", "64",
-                              "--replicas", "32")
+    status, result, err = run(
+        capsys, "--target", random_target, "--calls", "64", "--replicas", "32"
+    )
     assert (status, result["cannot_judge"], err) == (0, False, "")
     assert any("by chance" in w for w in result["warnings"])
-    status, result, _ = run(capsys, "--target", random_target, "--calls", "64", "--expect",
-                            "pinned", "--replicas", "32")
+    status, result, _ = run(
+        capsys, "--target", random_target, "--calls", "64", "--expect", "pinned", "--replicas", "32"
+    )
     assert status == ExitStatus.NOT_MET and result["cannot_judge"] is False
 
 

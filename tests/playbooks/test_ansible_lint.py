@@ -30,8 +30,11 @@ def test_yamllint() -> None:
 
 def test_every_playbook_passes_syntax_check() -> None:
     playbooks = [str(p.relative_to(ROOT)) for p in PLAYBOOKS]
-    playbooks += [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("molecule/default/*.yml"))
-                  if p.name != "molecule.yml"]
+    playbooks += [
+        str(p.relative_to(ROOT))
+        for p in sorted(ROOT.glob("molecule/default/*.yml"))
+        if p.name != "molecule.yml"
+    ]
     assert "playbooks/cilium.yml" in playbooks and "playbooks/teardown.yml" in playbooks
     done = run_tool("ansible-playbook", "--syntax-check", *playbooks)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -61,8 +64,9 @@ def test_role_interface_is_documented_and_prefixed(role: str) -> None:
             above = index - 1
             while above >= 0 and lines[above].strip() and not lines[above].startswith("#"):
                 above -= 1
-            assert above >= 0 and lines[above].startswith("#"), \
+            assert above >= 0 and lines[above].startswith("#"), (
                 f"{role}: {match.group(1)} has no comment above it"
+            )
 
 
 # the grpclab role only holds values: it has no tasks to dispatch
@@ -79,8 +83,9 @@ def test_roles_dispatch_on_the_platform_and_never_branch_on_it(role: str) -> Non
     assert not (tasks / "kind.yml").exists() and not (tasks / "existing.yml").exists()
     for path in tasks.glob("*.yml"):
         text = path.read_text()
-        assert not re.search(r"when:.*grpclab_platform", text), \
+        assert not re.search(r"when:.*grpclab_platform", text), (
             f"{path.relative_to(ROOT)} branches on grpclab_platform; dispatch instead"
+        )
 
 
 def load_list(path: Path) -> list:

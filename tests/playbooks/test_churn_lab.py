@@ -23,13 +23,27 @@ SHORT = ("churn_duration=8", "churn_at=2")
 
 def fatal(output: str) -> str:
     """The failed task's message, else the output's tail: what a failing test shows."""
-    return output[output.index("fatal:"):][:2000] if "fatal:" in output else output[-3000:]
+    return output[output.index("fatal:") :][:2000] if "fatal:" in output else output[-3000:]
 
 
 def server_pods() -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "grpclab.lab", "--state-dir", str(CILIUM_STATE),
-                           "get", "pods", "-o", "json"], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpclab.lab",
+            "--state-dir",
+            str(CILIUM_STATE),
+            "get",
+            "pods",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return [p for p in json.loads(done.stdout) if p["deployment"] == "grpc-server"]
 
 
@@ -53,8 +67,9 @@ def cilium_up():
     return run
 
 
-@pytest.mark.parametrize("action", ["scale-out", "scale-in", "delete-pod", "crash",
-                                    "rollout-restart"])
+@pytest.mark.parametrize(
+    "action", ["scale-out", "scale-in", "delete-pod", "crash", "rollout-restart"]
+)
 def test_each_action_on_cilium_is_taken_timed_and_judged(cilium_up, action):
     # the scenario brings the Deployment back to 3 replicas before its run: do so first, to
     # know the replicas the action starts from
@@ -89,8 +104,11 @@ def test_cilium_without_l7_breaks_the_scale_out_promise_in_one_line(cilium_up):
     run = playbook("cilium", "grpc_apps_lb_l7=false", "churn_action=scale-out", *SHORT)
     assert run.rc != 0 and run.failed == 1, run
     line = " ".join(fatal(run.output).split())
-    assert re.search(r"msg: .cilium scale-out at [0-9.]+ s: not every connection reached the new "
-                     r"replicas within the run", line), line
+    assert re.search(
+        r"msg: .cilium scale-out at [0-9.]+ s: not every connection reached the new "
+        r"replicas within the run",
+        line,
+    ), line
     assert "not met, not every connection reached" in line
 
 
@@ -117,9 +135,10 @@ def test_the_old_churn_names_are_refused_with_the_new_ones():
 
 
 # max-age runs on the baseline cluster: its addresses, as the lab playbook tests give them
-BASELINE_NETWORKS = tuple(f"grpclab_lab_{kind}_network={net}"
-                          for kind, net in zip(("pod", "service"), NETWORKS["baseline"],
-                                               strict=True))
+BASELINE_NETWORKS = tuple(
+    f"grpclab_lab_{kind}_network={net}"
+    for kind, net in zip(("pod", "service"), NETWORKS["baseline"], strict=True)
+)
 
 
 def test_max_age_rotates_and_without_age_is_pinned_in_one_line():
@@ -128,5 +147,6 @@ def test_max_age_rotates_and_without_age_is_pinned_in_one_line():
     assert "verdict      PASS: expected rotating, observed rotating" in run.output, run
     broken = playbook("max-age", *BASELINE_NETWORKS, "grpc_apps_server_max_connection_age=0")
     assert broken.rc != 0 and broken.failed == 1, broken
-    assert re.search(r"msg: .rotating not met: 0 of 4 connections moved replica",
-                     broken.output), broken
+    assert re.search(r"msg: .rotating not met: 0 of 4 connections moved replica", broken.output), (
+        broken
+    )

@@ -56,8 +56,14 @@ class CompareRun:
 
 def compare(base: Path, *extra: str) -> CompareRun:
     """Run the compare playbook with its reports under ``base``; the one folder it wrote."""
-    done = run_tool("ansible-playbook", "playbooks/compare.yml",
-                    "-e", f"compare_reports_dir={base}", *extra, timeout=PLAYBOOK_TIMEOUT)
+    done = run_tool(
+        "ansible-playbook",
+        "playbooks/compare.yml",
+        "-e",
+        f"compare_reports_dir={base}",
+        *extra,
+        timeout=PLAYBOOK_TIMEOUT,
+    )
     folders = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
     assert len(folders) == 1, f"expected one report folder in {base}:\n{done.stdout[-6000:]}"
     folder = folders[0]
@@ -108,7 +114,8 @@ def test_report_json_validates_and_holds_every_result(passing):
         # the probe sized its calls for 3 replicas over 4 connections, and the report keeps why
         calls = scenario["result"]["calls"]
         assert calls["source"] == "sized" and calls["chosen"] == sum(
-            connection["calls"] for connection in scenario["result"]["connections"])
+            connection["calls"] for connection in scenario["result"]["connections"]
+        )
         assert scenario["result"]["parameters"]["calls"] == calls["chosen"]
         assert scenario["result"]["expected_replicas"] == 3
         assert re.fullmatch(r"\d+\.\d+\.\d+", scenario["versions"]["envoy"])

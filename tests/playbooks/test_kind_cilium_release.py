@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 PLAYBOOK = ROOT / "tests" / "playbooks" / "test_kind_cilium_release.yml"
 
-STAND_IN_HELM = r'''#!/usr/bin/env python3
+STAND_IN_HELM = r"""#!/usr/bin/env python3
 import json, os, sys
 args = sys.argv[1:]
 words = [arg for arg in args if not arg.startswith("-")]
@@ -46,11 +46,18 @@ elif "upgrade" in words:
 else:
     print("stand-in helm: " + " ".join(args), file=sys.stderr)
     sys.exit(2)
-'''
+"""
 
-FOREIGN = {"name": "cilium", "namespace": "kube-system", "revision": "7", "status": "deployed",
-           "chart": "cilium-1.18.0", "app_version": "1.18.0", "updated": "then",
-           "user_values": {"hubble": {"relay": {"enabled": True}}}}
+FOREIGN = {
+    "name": "cilium",
+    "namespace": "kube-system",
+    "revision": "7",
+    "status": "deployed",
+    "chart": "cilium-1.18.0",
+    "app_version": "1.18.0",
+    "updated": "then",
+    "user_values": {"hubble": {"relay": {"enabled": True}}},
+}
 
 
 def helm_step(tmp: Path, release: dict | None, **extra) -> tuple[int, list[str], str]:
@@ -63,13 +70,24 @@ def helm_step(tmp: Path, release: dict | None, **extra) -> tuple[int, list[str],
     log = tmp / "upgrades.log"
     log.touch()
     before = len(log.read_text().splitlines())
-    variables = {"grpclab_state_dir": str(tmp / "state"), "grpclab_cni": "cilium",
-                 "cilium_install": True, "cilium_helm_command": str(helm),
-                 "cilium_rollout_timeout": 1, **extra}
+    variables = {
+        "grpclab_state_dir": str(tmp / "state"),
+        "grpclab_cni": "cilium",
+        "cilium_install": True,
+        "cilium_helm_command": str(helm),
+        "cilium_rollout_timeout": 1,
+        **extra,
+    }
     os.environ.update(HELM_STAND_IN_STATE=str(state), HELM_STAND_IN_LOG=str(log))
     try:
-        run = run_tool("ansible-playbook", "-i", "inventories/existing", str(PLAYBOOK),
-                       "-e", json.dumps(variables))
+        run = run_tool(
+            "ansible-playbook",
+            "-i",
+            "inventories/existing",
+            str(PLAYBOOK),
+            "-e",
+            json.dumps(variables),
+        )
     finally:
         del os.environ["HELM_STAND_IN_STATE"], os.environ["HELM_STAND_IN_LOG"]
     return run.returncode, log.read_text().splitlines()[before:], run.stdout + run.stderr

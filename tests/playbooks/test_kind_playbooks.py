@@ -22,16 +22,26 @@ pytestmark = pytest.mark.slow
 KIND_PATHS = sorted(
     str(path.relative_to(ROOT))
     for pattern in (
-        "roles/*/tasks/kind*.yml", "roles/*/tasks/kubernetes.yml", "roles/*/vars/kind.yml",
-        "roles/*/vars/existing.yml", "roles/cilium/tasks/render.yml",
-        "roles/cilium/tasks/helm-*.yml", "roles/cilium/tasks/check.yml",
-        "roles/cluster/tasks/reachable.yml", "roles/grpc_apps/tasks/render.yml",
-        "roles/grpc_apps/tasks/image.yml", "roles/grpc_apps/tasks/apply.yml",
-        "roles/grpc_apps/tasks/namespaces-absent.yml", "roles/grpc_probe/tasks/l7-ready.yml",
-        "playbooks/tasks/prerequisites-*.yml", "tests/containers/test_container.yml",
+        "roles/*/tasks/kind*.yml",
+        "roles/*/tasks/kubernetes.yml",
+        "roles/*/vars/kind.yml",
+        "roles/*/vars/existing.yml",
+        "roles/cilium/tasks/render.yml",
+        "roles/cilium/tasks/helm-*.yml",
+        "roles/cilium/tasks/check.yml",
+        "roles/cluster/tasks/reachable.yml",
+        "roles/grpc_apps/tasks/render.yml",
+        "roles/grpc_apps/tasks/image.yml",
+        "roles/grpc_apps/tasks/apply.yml",
+        "roles/grpc_apps/tasks/namespaces-absent.yml",
+        "roles/grpc_probe/tasks/l7-ready.yml",
+        "playbooks/tasks/prerequisites-*.yml",
+        "tests/containers/test_container.yml",
         "tests/containers/test_prerequisites_docker.yml",
         "tests/playbooks/test_kind_cilium_release.yml",
-        "inventories/kind/**/*.yml", "inventories/existing/**/*.yml", "molecule/kind/**/*.yml",
+        "inventories/kind/**/*.yml",
+        "inventories/existing/**/*.yml",
+        "molecule/kind/**/*.yml",
         "tests/playbooks/test_kind_render.yml",
     )
     for path in ROOT.glob(pattern)
@@ -47,8 +57,13 @@ def docker_daemon_reachable() -> bool:
 
 @pytest.mark.parametrize("inventory", ["kind", "existing"])
 def test_every_playbook_parses_with_the_inventory(inventory):
-    run = run_tool("ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}",
-                  *[f"playbooks/{name}" for name in PLAYBOOKS])
+    run = run_tool(
+        "ansible-playbook",
+        "--syntax-check",
+        "-i",
+        f"inventories/{inventory}",
+        *[f"playbooks/{name}" for name in PLAYBOOKS],
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -71,12 +86,18 @@ def test_bad_values_stop_at_argument_validation_and_change_nothing(tmp_path):
         "grpc_apps_image_pull_policy": "Maybe",
         "grpclab_state_root": str(state),
     }
-    run = run_tool("ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml",
-                  "-e", json.dumps(bad))
+    run = run_tool(
+        "ansible-playbook", "-i", "inventories/kind", "playbooks/cilium.yml", "-e", json.dumps(bad)
+    )
     output = run.stdout + run.stderr
     assert run.returncode != 0
-    for name in ("grpclab_workers", "cilium_image_pull_policy", "cilium_helm_values",
-                 "grpc_apps_rollout_timeout", "grpc_apps_image_pull_policy"):
+    for name in (
+        "grpclab_workers",
+        "cilium_image_pull_policy",
+        "cilium_helm_values",
+        "grpc_apps_rollout_timeout",
+        "grpc_apps_image_pull_policy",
+    ):
         assert name in output, name
     # stopped in the prelude, before the prerequisites ran, and nothing was written
     assert "Docker daemon" not in output
@@ -120,11 +141,21 @@ def test_existing_needs_helm_only_to_install_cilium():
     assert recap(output)["changed"] == 0
     # without cilium_install nothing is missing: the play gets past the prerequisites to the
     # cluster role, which stops on the example kubeconfig that is not there
-    run = run_tool("ansible-playbook", "-i", "inventories/existing", "playbooks/cilium.yml",
-                  "-e", json.dumps({"cilium_install": False,
-                                    "grpclab_kubeconfig": "/nonexistent/kubeconfig",
-                                    "grpclab_state_root": "/nonexistent/state"}),
-                  "--check")
+    run = run_tool(
+        "ansible-playbook",
+        "-i",
+        "inventories/existing",
+        "playbooks/cilium.yml",
+        "-e",
+        json.dumps(
+            {
+                "cilium_install": False,
+                "grpclab_kubeconfig": "/nonexistent/kubeconfig",
+                "grpclab_state_root": "/nonexistent/state",
+            }
+        ),
+        "--check",
+    )
     output = run.stdout + run.stderr
     assert "helm not found" not in output
     assert "kubeconfig /nonexistent/kubeconfig not found" in output, output[-3000:]

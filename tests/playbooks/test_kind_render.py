@@ -26,17 +26,37 @@ pytestmark = pytest.mark.slow
 # kind's v1alpha4 config types (sigs.k8s.io/kind/pkg/apis/config/v1alpha4/types.go):
 # the yaml names of the fields of Cluster, Node and Networking, and the enum values used here.
 KIND_CLUSTER_FIELDS = {
-    "kind", "apiVersion", "name", "nodes", "networking", "featureGates", "runtimeConfig",
-    "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
+    "kind",
+    "apiVersion",
+    "name",
+    "nodes",
+    "networking",
+    "featureGates",
+    "runtimeConfig",
+    "kubeadmConfigPatches",
+    "kubeadmConfigPatchesJSON6902",
+    "containerdConfigPatches",
     "containerdConfigPatchesJSON6902",
 }
 KIND_NODE_FIELDS = {
-    "role", "image", "labels", "extraMounts", "extraPortMappings", "gpus",
-    "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902",
+    "role",
+    "image",
+    "labels",
+    "extraMounts",
+    "extraPortMappings",
+    "gpus",
+    "kubeadmConfigPatches",
+    "kubeadmConfigPatchesJSON6902",
 }
 KIND_NETWORKING_FIELDS = {
-    "ipFamily", "apiServerPort", "apiServerAddress", "podSubnet", "serviceSubnet",
-    "disableDefaultCNI", "kubeProxyMode", "dnsSearch",
+    "ipFamily",
+    "apiServerPort",
+    "apiServerAddress",
+    "podSubnet",
+    "serviceSubnet",
+    "disableDefaultCNI",
+    "kubeProxyMode",
+    "dnsSearch",
 }
 KIND_NODE_ROLES = {"control-plane", "worker"}
 KIND_PROXY_MODES = {"iptables", "ipvs", "nftables", "none"}
@@ -58,8 +78,14 @@ DEFAULTS = {
 def render(tmp_path_factory, inventory: str, **extra_vars) -> Path:
     """Run the render playbook against an inventory; return the state directory it wrote."""
     out = tmp_path_factory.mktemp(f"render-{inventory}")
-    run = run_tool("ansible-playbook", "-i", f"inventories/{inventory}", str(PLAYBOOK),
-                   "-e", json.dumps({"grpclab_state_dir": str(out), **extra_vars}))
+    run = run_tool(
+        "ansible-playbook",
+        "-i",
+        f"inventories/{inventory}",
+        str(PLAYBOOK),
+        "-e",
+        json.dumps({"grpclab_state_dir": str(out), **extra_vars}),
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stdout + run.stderr
     return out
@@ -92,11 +118,19 @@ def kind_cilium(tmp_path_factory) -> Path:
 def kind_baseline(tmp_path_factory) -> Path:
     """kind, the baseline scenario, with a few variables changed."""
     return render(
-        tmp_path_factory, "kind", grpclab_cni="default", grpclab_workers=1,
-        grpc_apps_lb_l7=False, grpc_apps_client_enabled=False, grpc_apps_server_delay=0.25,
-        grpclab_replicas=5, grpc_apps_server_grace_period=20,
-        grpc_apps_server_max_connection_age=30, grpc_apps_server_max_connection_age_grace=5,
-        grpc_apps_server_keepalive_time=20, grpc_apps_server_keepalive_timeout=10,
+        tmp_path_factory,
+        "kind",
+        grpclab_cni="default",
+        grpclab_workers=1,
+        grpc_apps_lb_l7=False,
+        grpc_apps_client_enabled=False,
+        grpc_apps_server_delay=0.25,
+        grpclab_replicas=5,
+        grpc_apps_server_grace_period=20,
+        grpc_apps_server_max_connection_age=30,
+        grpc_apps_server_max_connection_age_grace=5,
+        grpc_apps_server_keepalive_time=20,
+        grpc_apps_server_keepalive_timeout=10,
     )
 
 
@@ -104,7 +138,9 @@ def kind_baseline(tmp_path_factory) -> Path:
 def existing_cilium(tmp_path_factory) -> Path:
     """existing, the inventory's AKS example (user chart values), an lb-l7 algorithm."""
     return render(
-        tmp_path_factory, "existing", grpclab_cni="cilium",
+        tmp_path_factory,
+        "existing",
+        grpclab_cni="cilium",
         grpc_apps_lb_l7_algorithm="least_request",
     )
 

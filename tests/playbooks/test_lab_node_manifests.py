@@ -23,27 +23,60 @@ TEMPLATES = ["namespaces", "server-deployment", "services", "client-deployment"]
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The grpc_apps templates rendered by Ansible with the role's defaults."""
     folder = tmp_path_factory.mktemp("rendered")
-    defaults = [str(path) for path in (ROOT / "roles/grpclab/defaults/main.yml",
-                                       ROOT / "roles/grpc_apps/defaults/main.yml")
-                if path.exists()]
+    defaults = [
+        str(path)
+        for path in (
+            ROOT / "roles/grpclab/defaults/main.yml",
+            ROOT / "roles/grpc_apps/defaults/main.yml",
+        )
+        if path.exists()
+    ]
     playbook = folder / "render.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False, "vars_files": defaults,
-        "tasks": [{"ansible.builtin.template": {
-            "src": str(ROOT / "roles/grpc_apps/templates/{{ item }}.yaml.j2"),
-            "dest": str(folder / "{{ item }}.yaml"), "mode": "0644"},
-            "loop": TEMPLATES}],
-    }]))
-    done = run_tool("ansible-playbook", "-i", "localhost,", "-c", "local",
-                    "-e", f"ansible_python_interpreter={sys.executable}",
-                    "-e", "grpc_apps_lb_l7_algorithm=least_request", str(playbook))
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "vars_files": defaults,
+                    "tasks": [
+                        {
+                            "ansible.builtin.template": {
+                                "src": str(ROOT / "roles/grpc_apps/templates/{{ item }}.yaml.j2"),
+                                "dest": str(folder / "{{ item }}.yaml"),
+                                "mode": "0644",
+                            },
+                            "loop": TEMPLATES,
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    done = run_tool(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
+        "grpc_apps_lb_l7_algorithm=least_request",
+        str(playbook),
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     return folder
 
 
 def lab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grpclab.lab", *args], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "grpclab.lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_rendered_manifests_are_honoured(rendered: Path) -> None:
@@ -82,7 +115,8 @@ def test_an_unsupported_field_is_one_line_naming_it(rendered: Path, tmp_path: Pa
     assert done.returncode == 2 and not done.stdout
     assert done.stderr.splitlines() == [
         "grpclab-lab: Deployment grpc-server/grpc-server: spec.template.spec.containers[0]."
-        "lifecycle is not supported by the lab node"]
+        "lifecycle is not supported by the lab node"
+    ]
 
 
 def _services(rendered: Path) -> list[dict]:
@@ -93,8 +127,11 @@ def test_a_misspelt_lb_l7_annotation_is_an_error(rendered: Path) -> None:
     documents = _services(rendered)
     annotations = documents[0]["metadata"]["annotations"]
     annotations["service.cilium.io/lb-l7s"] = annotations.pop("service.cilium.io/lb-l7")
-    with pytest.raises(LabError, match=r"^Service grpc-server/grpc-server: metadata\.annotations"
-                                       r"\.service\.cilium\.io/lb-l7s is not supported"):
+    with pytest.raises(
+        LabError,
+        match=r"^Service grpc-server/grpc-server: metadata\.annotations"
+        r"\.service\.cilium\.io/lb-l7s is not supported",
+    ):
         manifests.parse_documents(documents)
 
 
@@ -112,25 +149,41 @@ def _set(path: str, value: object):
         for key in parents:
             target = target[int(key)] if isinstance(target, list) else target[key]
         target[last] = value
+
     return change
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (_set("spec.template.spec.containers.0.readinessProbe",
-          {"httpGet": {"port": 8080}}), "readinessProbe.httpGet is not supported"),
-    (_set("spec.template.spec.containers.0.env",
-          [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]),
-     "env[0].valueFrom.fieldRef.fieldPath 'spec.nodeName' is not supported"),
-    (_set("spec.template.spec.volumes", [{"name": "h", "hostPath": {"path": "/"}}]),
-     "volumes[0].hostPath is not supported"),
-    (_set("spec.replicas", 500), "spec.replicas must be an integer from 0 to 200"),
-    (_set("spec.strategy", {"type": "Recreate"}), "spec.strategy.type must be RollingUpdate"),
-    (_set("spec.template.spec.restartPolicy", "Never"), "restartPolicy must be Always"),
-    (_set("spec.template.spec.nodeSelector", {"a": "b"}),
-     "spec.template.spec.nodeSelector is not supported"),
-    (_set("spec.strategy", {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}),
-     "maxSurge and maxUnavailable are both 0"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _set("spec.template.spec.containers.0.readinessProbe", {"httpGet": {"port": 8080}}),
+            "readinessProbe.httpGet is not supported",
+        ),
+        (
+            _set(
+                "spec.template.spec.containers.0.env",
+                [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+            ),
+            "env[0].valueFrom.fieldRef.fieldPath 'spec.nodeName' is not supported",
+        ),
+        (
+            _set("spec.template.spec.volumes", [{"name": "h", "hostPath": {"path": "/"}}]),
+            "volumes[0].hostPath is not supported",
+        ),
+        (_set("spec.replicas", 500), "spec.replicas must be an integer from 0 to 200"),
+        (_set("spec.strategy", {"type": "Recreate"}), "spec.strategy.type must be RollingUpdate"),
+        (_set("spec.template.spec.restartPolicy", "Never"), "restartPolicy must be Always"),
+        (
+            _set("spec.template.spec.nodeSelector", {"a": "b"}),
+            "spec.template.spec.nodeSelector is not supported",
+        ),
+        (
+            _set("spec.strategy", {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}),
+            "maxSurge and maxUnavailable are both 0",
+        ),
+    ],
+)
 def test_deployment_fields_the_node_cannot_honour(rendered: Path, change, message: str) -> None:
     document = copy.deepcopy(_server(rendered))
     change(document)
@@ -138,14 +191,19 @@ def test_deployment_fields_the_node_cannot_honour(rendered: Path, change, messag
         manifests.parse_documents([document])
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (_set("spec.type", "NodePort"), "spec.type must be ClusterIP"),
-    (_set("spec.clusterIP", "10.0.0.1"), "spec.clusterIP must be None or absent"),
-    (_set("spec.sessionAffinity", "ClientIP"), "spec.sessionAffinity is not supported"),
-    (_set("spec.ports.0.protocol", "UDP"), "spec.ports[0].protocol must be TCP"),
-    (_set("metadata.annotations", {"service.cilium.io/lb-l7-algorithm": "maglev"}),
-     "must be one of round_robin, least_request, random, not 'maglev'"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("spec.type", "NodePort"), "spec.type must be ClusterIP"),
+        (_set("spec.clusterIP", "10.0.0.1"), "spec.clusterIP must be None or absent"),
+        (_set("spec.sessionAffinity", "ClientIP"), "spec.sessionAffinity is not supported"),
+        (_set("spec.ports.0.protocol", "UDP"), "spec.ports[0].protocol must be TCP"),
+        (
+            _set("metadata.annotations", {"service.cilium.io/lb-l7-algorithm": "maglev"}),
+            "must be one of round_robin, least_request, random, not 'maglev'",
+        ),
+    ],
+)
 def test_service_fields_the_node_cannot_honour(rendered: Path, change, message: str) -> None:
     document = copy.deepcopy(_services(rendered)[0])
     change(document)
@@ -174,6 +232,7 @@ def test_a_changed_template_changes_the_hash_and_replicas_do_not(rendered: Path)
     document["spec"]["replicas"] = 5
     [scaled] = manifests.parse_documents([document]).deployments
     document["spec"]["template"]["metadata"]["annotations"] = {
-        manifests.RESTARTED_AT: "2026-01-01T00:00:00Z"}
+        manifests.RESTARTED_AT: "2026-01-01T00:00:00Z"
+    }
     [restarted] = manifests.parse_documents([document]).deployments
     assert base.template_hash == scaled.template_hash != restarted.template_hash

@@ -62,9 +62,15 @@ def playbook_args(name: str, *extra: str) -> list[str]:
     """``playbooks/<name>.yml EXTRA...`` on the tests' state root and addresses (``-e x=y`` is
     given as ``"x=y"``, other options as they are)."""
     pods, services = NETWORKS["baseline" if name == "baseline" else "cilium"]
-    args = [f"playbooks/{name}.yml", "-e", f"grpclab_state_root={STATE_ROOT}",
-            "-e", f"grpclab_lab_pod_network={pods}",
-            "-e", f"grpclab_lab_service_network={services}"]
+    args = [
+        f"playbooks/{name}.yml",
+        "-e",
+        f"grpclab_state_root={STATE_ROOT}",
+        "-e",
+        f"grpclab_lab_pod_network={pods}",
+        "-e",
+        f"grpclab_lab_service_network={services}",
+    ]
     for item in extra:
         args += [item] if item.startswith("-") else ["-e", item]
     return args
@@ -83,15 +89,19 @@ def status(state_dir: Path = CILIUM_STATE) -> dict:
 def processes(state_dir: Path = CILIUM_STATE) -> dict[str, int]:
     """Every process of a lab cluster by name: the node, Envoy and the pods."""
     found = {name: record.pid for name, record in lab.live_records(state_dir).items()}
-    found.update({name: record.pid
-                  for name, record in lab.live_records(state_dir / "pods").items()})
+    found.update(
+        {name: record.pid for name, record in lab.live_records(state_dir / "pods").items()}
+    )
     return found
 
 
 def server_pods(state_dir: Path = CILIUM_STATE) -> dict[str, str]:
     """Ready server pods by name -> address."""
-    return {pod["name"]: pod["ip"] for pod in status(state_dir)["pods"]
-            if pod["deployment"] == "grpc-server" and pod["ready"]}
+    return {
+        pod["name"]: pod["ip"]
+        for pod in status(state_dir)["pods"]
+        if pod["deployment"] == "grpc-server" and pod["ready"]
+    }
 
 
 def command_lines() -> list[list[str]]:
@@ -116,29 +126,54 @@ def lab_from_nothing():
 
 # --- bad input: stops in the prelude, before anything exists ------------------------------
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ("grpclab_replicas=0", "grpclab_replicas, grpc_probe_calls, grpc_probe_connections and "
-     "grpc_probe_concurrency must be at least 1"),
-    ("grpclab_replicas=199", "grpclab_replicas=199 is more than the lab can run: its pod range "
-     "of 250 addresses holds at most 198 replicas with a rollout's surge and the client; kind "
-     "and existing have no such cap"),
-    ("grpc_apps_replicas=5", "grpc_apps_replicas is now called grpclab_replicas"),
-    # renames kept as data (playbooks/vars/renamed.yml), with the version the old name goes in
-    ("kind_cluster_workers=2", "kind_cluster_workers is now called grpclab_workers (renamed in "
-     "0.2.0, the old name goes in 0.4.0)"),
-    ("grpc_apps_lb_l7_algorithm=fastest",
-     "value of grpc_apps_lb_l7_algorithm must be one of: , round_robin, least_request, random, "
-     "got: fastest"),
-    ("grpclab_scenario=canary",
-     "value of grpclab_scenario must be one of: baseline, max-age, cilium, cilium-l4, client-side, "
-     "got: canary"),
-    ("grpclab_platform=mars", "value of grpclab_platform must be one of: lab, kind, existing"),
-    ("grpc_probe_expect=maybe",
-     "value of grpc_probe_expect must be one of: spread, pinned, rotating, none"),
-    ("grpc_probe_calls=0", "grpc_probe_calls, grpc_probe_connections and grpc_probe_concurrency "
-     "must be at least 1"),
-    ("grpclab_cluster_name=../elsewhere", 'grpclab_cluster_name "../elsewhere" must be lowercase'),
-])
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "grpclab_replicas=0",
+            "grpclab_replicas, grpc_probe_calls, grpc_probe_connections and "
+            "grpc_probe_concurrency must be at least 1",
+        ),
+        (
+            "grpclab_replicas=199",
+            "grpclab_replicas=199 is more than the lab can run: its pod range "
+            "of 250 addresses holds at most 198 replicas with a rollout's surge and the client; "
+            "kind and existing have no such cap",
+        ),
+        ("grpc_apps_replicas=5", "grpc_apps_replicas is now called grpclab_replicas"),
+        # renames kept as data (playbooks/vars/renamed.yml), with the version the old name goes in
+        (
+            "kind_cluster_workers=2",
+            "kind_cluster_workers is now called grpclab_workers (renamed in "
+            "0.2.0, the old name goes in 0.4.0)",
+        ),
+        (
+            "grpc_apps_lb_l7_algorithm=fastest",
+            "value of grpc_apps_lb_l7_algorithm must be one of: , round_robin, least_request, "
+            "random, got: fastest",
+        ),
+        (
+            "grpclab_scenario=canary",
+            "value of grpclab_scenario must be one of: baseline, max-age, cilium, cilium-l4, "
+            "client-side, got: canary",
+        ),
+        ("grpclab_platform=mars", "value of grpclab_platform must be one of: lab, kind, existing"),
+        (
+            "grpc_probe_expect=maybe",
+            "value of grpc_probe_expect must be one of: spread, pinned, rotating, none",
+        ),
+        (
+            "grpc_probe_calls=0",
+            "grpc_probe_calls, grpc_probe_connections and grpc_probe_concurrency "
+            "must be at least 1",
+        ),
+        (
+            "grpclab_cluster_name=../elsewhere",
+            'grpclab_cluster_name "../elsewhere" must be lowercase',
+        ),
+    ],
+)
 def test_bad_values_stop_at_validation_and_change_nothing(extra: str, message: str) -> None:
     run = playbook("cilium", extra)
     assert run.rc != 0 and run.changed == 0 and run.failed == 1, run
@@ -161,6 +196,7 @@ def test_a_taken_address_stops_the_preflight_naming_it() -> None:
 
 # --- the Cilium cluster ---------------------------------------------------------------------
 
+
 def test_cilium_spreads_each_connection_over_every_replica() -> None:
     run = playbook("cilium")
     assert run.rc == 0 and run.failed == 0, run
@@ -174,7 +210,11 @@ def test_cilium_spreads_each_connection_over_every_replica() -> None:
         assert re.fullmatch(r"grpc-server-[a-z0-9]{10}-[a-z0-9]{5}", name)
         assert ip.startswith(f"{POD}.")
     assert sorted(p.name for p in (CILIUM_STATE / "manifests").iterdir()) == [
-        "client-deployment.yaml", "namespaces.yaml", "server-deployment.yaml", "services.yaml"]
+        "client-deployment.yaml",
+        "namespaces.yaml",
+        "server-deployment.yaml",
+        "services.yaml",
+    ]
     services = {s["name"]: s for s in status()["services"]}
     assert services["grpc-server"]["mode"] == "L7"
     assert services["grpc-server-l4"]["mode"] == "L4"
@@ -196,8 +236,10 @@ def test_cilium_l4_pins_each_connection() -> None:
 def test_client_side_resolves_the_headless_service_through_the_node_dns() -> None:
     run = playbook("client-side")
     assert run.rc == 0 and run.changed == 0, run
-    assert (f"target       dns://{SERVICE}.253:10053/grpc-server-headless.grpc-server.svc."
-            "cluster.local:50051  (lb round_robin") in run.output, run
+    assert (
+        f"target       dns://{SERVICE}.253:10053/grpc-server-headless.grpc-server.svc."
+        "cluster.local:50051  (lb round_robin"
+    ) in run.output, run
     assert "verdict      PASS: expected spread, observed spread" in run.output
 
 
@@ -225,8 +267,9 @@ def test_cilium_without_l7_fails_the_play_with_the_verdict() -> None:
     run = playbook("cilium", "grpc_apps_lb_l7=false")
     assert run.rc != 0 and run.failed == 1, run
     # the probe's one-line summary is the failure message
-    assert re.search(r"each of 4 connections stayed on 1 replica \(.*\); expected spread",
-                     run.output), run
+    assert re.search(
+        r"each of 4 connections stayed on 1 replica \(.*\); expected spread", run.output
+    ), run
     assert "TASK [grpc_probe : Check the verdict]" in run.output
     assert {s["name"]: s["mode"] for s in status()["services"]}["grpc-server"] == "L4"
     # and the next run puts L7 back (a run after a failed run recovers), Envoy never restarted
@@ -238,15 +281,18 @@ def test_cilium_without_l7_fails_the_play_with_the_verdict() -> None:
 
 # --- bad input on a running cluster: one line, nothing half-applied ---------------------------
 
+
 def test_a_manifest_the_node_cannot_honour_is_refused_before_it_is_written() -> None:
     manifests = {p.name: p.read_text() for p in (CILIUM_STATE / "manifests").iterdir()}
     before = processes()
     run = playbook("cilium", "grpclab_port=0")
     assert run.rc != 0 and run.failed == 1 and run.changed == 0, run
     # the node's own loader names the object and the field
-    assert ("Task failed: Action failed: Deployment grpc-server/grpc-server: spec.template.spec."
-            "containers[0].ports[0].containerPort must be an integer from 1 to 65535, not 0"
-            in run.output), run
+    assert (
+        "Task failed: Action failed: Deployment grpc-server/grpc-server: spec.template.spec."
+        "containers[0].ports[0].containerPort must be an integer from 1 to 65535, not 0"
+        in run.output
+    ), run
     assert {p.name: p.read_text() for p in (CILIUM_STATE / "manifests").iterdir()} == manifests
     assert processes() == before
 
@@ -255,8 +301,11 @@ def test_a_pod_that_never_gets_ready_fails_with_its_log_and_the_next_run_recover
     ready = server_pods()
     run = playbook("cilium", "grpc_apps_server_grace_period=-5", "grpc_apps_rollout_timeout=4")
     assert run.rc != 0 and run.failed == 1, run
-    assert re.search(r'deployment "grpc-server" not rolled out after [0-9.]+s: pod '
-                     r"grpc-server-\S+ is not Ready", run.output), run
+    assert re.search(
+        r'deployment "grpc-server" not rolled out after [0-9.]+s: pod '
+        r"grpc-server-\S+ is not Ready",
+        run.output,
+    ), run
     assert "grpclab-server: error: --grace and --delay must be 0 to 86400 seconds" in run.output
     # the rollout never took a Ready pod away (maxUnavailable 0 of 3)
     assert server_pods() == ready
@@ -274,8 +323,9 @@ def test_a_dead_node_is_one_line_then_recovered_by_the_next_run() -> None:
     manifests = {p.name: p.read_text() for p in (CILIUM_STATE / "manifests").iterdir()}
     apps = playbook("cilium", "--tags=apps", "grpclab_replicas=4")
     assert apps.rc != 0 and apps.failed == 1 and apps.changed == 0, apps
-    assert re.search(r"msg: .?node of cluster grpclab-cilium is not running: its pid \d+ is gone",
-                     apps.output), apps
+    assert re.search(
+        r"msg: .?node of cluster grpclab-cilium is not running: its pid \d+ is gone", apps.output
+    ), apps
     assert {p.name: p.read_text() for p in (CILIUM_STATE / "manifests").iterdir()} == manifests
 
     run = playbook("cilium")
@@ -289,9 +339,14 @@ def test_a_dead_node_is_one_line_then_recovered_by_the_next_run() -> None:
 def test_two_plays_on_one_cluster_take_turns() -> None:
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"} | {"ANSIBLE_NOCOLOR": "1"}
     # the first holds the cluster for a long probe, well past the second's start
-    first = subprocess.Popen([str(BIN / "ansible-playbook"),
-                              *playbook_args("cilium", "grpc_probe_calls=12000")], cwd=ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [str(BIN / "ansible-playbook"), *playbook_args("cilium", "grpc_probe_calls=12000")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while str(first.pid) not in (CILIUM_STATE / "play.lock").read_text():
@@ -304,25 +359,30 @@ def test_two_plays_on_one_cluster_take_turns() -> None:
             first.kill()
     assert first.returncode == 0, first_output[-3000:]
     assert second.rc == 0 and "observed pinned" in second.output, second
-    assert re.search(r"cluster grpclab-cilium is in use by another play: ansible-playbook "
-                     rf"pid {first.pid} \(ansible-playbook playbooks/cilium\.yml ",
-                     second.output), second
+    assert re.search(
+        r"cluster grpclab-cilium is in use by another play: ansible-playbook "
+        rf"pid {first.pid} \(ansible-playbook playbooks/cilium\.yml ",
+        second.output,
+    ), second
 
 
 # --- the baseline cluster, alongside --------------------------------------------------------
+
 
 def test_baseline_pins_each_connection_next_to_the_cilium_cluster() -> None:
     run = playbook("baseline")
     assert run.rc == 0, run
     assert f"target       {NETWORKS['baseline'][1]}.1:50051" in run.output, run
     assert "verdict      PASS: expected pinned, observed pinned" in run.output
-    assert all(ip.startswith(f"{NETWORKS['baseline'][0]}.")
-               for ip in server_pods(BASELINE_STATE).values())
+    assert all(
+        ip.startswith(f"{NETWORKS['baseline'][0]}.") for ip in server_pods(BASELINE_STATE).values()
+    )
     assert {s["name"]: s["mode"] for s in status(BASELINE_STATE)["services"]}["grpc-server"] == "L4"
     assert status()["pods"]  # the Cilium cluster still runs
 
 
 # --- teardown -------------------------------------------------------------------------------
+
 
 def test_teardown_leaves_no_process_and_no_file_and_runs_twice() -> None:
     started = processes() | {f"baseline/{n}": p for n, p in processes(BASELINE_STATE).items()}

@@ -19,12 +19,27 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+(ok=\d+.*)$", re.MULTILINE)
 
 def run_tool(tool: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``<venv>/bin/TOOL ARGS`` from the project root; never raises on a non-zero exit."""
-    env = {key: value for key, value in os.environ.items()
-           if key != "ANSIBLE_CONFIG" and not key.lower().endswith("_proxy")}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", PY_COLORS="0",
-               PYTHONUNBUFFERED="1")
-    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "ANSIBLE_CONFIG" and not key.lower().endswith("_proxy")
+    }
+    env.update(
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        NO_COLOR="1",
+        PY_COLORS="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def recap(output: str) -> dict[str, int]:

@@ -15,8 +15,7 @@ AFTER = ("r1", "r2", "r3", "r4", "r5")
 Pick = Callable[[float, int, int], str]
 
 
-def timeline(pick: Pick, duration: float = 10.0, rate: float = 40.0,
-             connections: int = 4) -> dict:
+def timeline(pick: Pick, duration: float = 10.0, rate: float = 40.0, connections: int = 4) -> dict:
     """A run of the probe: ``rate`` calls/s in all, round-robin over the connections."""
     calls: list[list] = []
     per_conn = Counter()
@@ -32,8 +31,14 @@ def timeline(pick: Pick, duration: float = 10.0, rate: float = 40.0,
     for second in range(int(duration)):
         inside = [c for c in calls if int(c[0]) == second]
         failures = Counter(c[3] for c in inside if c[3] != "OK")
-        per_second.append({"t": second, "replicas": dict(Counter(c[2] for c in inside if c[2])),
-                           "failed": sum(failures.values()), "failures": dict(failures)})
+        per_second.append(
+            {
+                "t": second,
+                "replicas": dict(Counter(c[2] for c in inside if c[2])),
+                "failed": sum(failures.values()),
+                "failures": dict(failures),
+            }
+        )
     conns = []
     for index in range(connections):
         segments: list[dict] = []
@@ -45,8 +50,14 @@ def timeline(pick: Pick, duration: float = 10.0, rate: float = 40.0,
             else:
                 segments.append({"replica": replica, "from_s": t, "to_s": t, "calls": 1})
         conns.append({"index": index, "segments": segments})
-    return {"start_unix": 1_700_000_000.0, "rate": rate, "duration_s": duration,
-            "calls": calls, "per_second": per_second, "connections": conns}
+    return {
+        "start_unix": 1_700_000_000.0,
+        "rate": rate,
+        "duration_s": duration,
+        "calls": calls,
+        "per_second": per_second,
+        "connections": conns,
+    }
 
 
 def scale_out(at: float = 3.0) -> Action:
@@ -55,9 +66,11 @@ def scale_out(at: float = 3.0) -> Action:
 
 def per_request(ready_at: float) -> Pick:
     """L7: each call to the next replica among those that are endpoints at that moment."""
+
     def pick(t: float, conn: int, k: int) -> str:
         replicas = AFTER if t >= ready_at else BEFORE
         return replicas[(k + conn) % len(replicas)]
+
     return pick
 
 
@@ -67,9 +80,11 @@ def pinned(t: float, conn: int, k: int) -> str:
 
 def rotating(age: float, ready_at: float) -> Pick:
     """max age: a connection is pinned, and balanced again each time the server closes it."""
+
     def pick(t: float, conn: int, k: int) -> str:
         epoch = int((t + conn * age / 4) / age)
         opened = epoch * age - conn * age / 4
         replicas = AFTER if opened >= ready_at else BEFORE
         return replicas[(epoch * 2 + conn * 3) % len(replicas)]
+
     return pick

@@ -55,14 +55,22 @@ def _role_variables() -> dict[str, Any]:
 def _render(names: tuple[str, ...], variables: tuple[tuple[str, str], ...]) -> dict[str, str]:
     values = {**_role_variables(), **{key: json.loads(value) for key, value in variables}}
     templar = Templar(loader=DataLoader(), variables=values)
-    return {f"{name}.yaml": templar.template(
-                trust_as_template((TEMPLATES / f"{name}.yaml.j2").read_text()),
-                escape_backslashes=False)
-            for name in names}
+    return {
+        f"{name}.yaml": templar.template(
+            trust_as_template((TEMPLATES / f"{name}.yaml.j2").read_text()), escape_backslashes=False
+        )
+        for name in names
+    }
 
 
-def lab_manifests(*, replicas: int = 3, grace: int = 1, lb_l7: bool = True,
-                  names: Sequence[str] = SERVER_MANIFESTS, **variables: Any) -> dict[str, str]:
+def lab_manifests(
+    *,
+    replicas: int = 3,
+    grace: int = 1,
+    lb_l7: bool = True,
+    names: Sequence[str] = SERVER_MANIFESTS,
+    **variables: Any,
+) -> dict[str, str]:
     """grpc_apps' manifests as the role renders them on the lab, file name -> YAML text.
 
     ``replicas``, ``grace`` (the server's drain, seconds) and ``lb_l7`` are grpclab_replicas,
@@ -71,8 +79,13 @@ def lab_manifests(*, replicas: int = 3, grace: int = 1, lb_l7: bool = True,
     (grpc_apps_termination_margin) unless told otherwise, so that the tests' kills are quick.
     Rendered once per set of variables in a session.
     """
-    given = {"grpclab_replicas": replicas, "grpc_apps_server_grace_period": grace,
-             "grpc_apps_lb_l7": lb_l7, "grpc_apps_termination_margin": 2, **variables}
+    given = {
+        "grpclab_replicas": replicas,
+        "grpc_apps_server_grace_period": grace,
+        "grpc_apps_lb_l7": lb_l7,
+        "grpc_apps_termination_margin": 2,
+        **variables,
+    }
     key = tuple(sorted((name, json.dumps(value)) for name, value in given.items()))
     return dict(_render(tuple(names), key))
 
@@ -96,9 +109,13 @@ class LabNode:
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         """``grpclab-lab ARGS --state-dir <this node>`` as a real process."""
-        return subprocess.run([sys.executable, "-m", "grpclab.lab", *args,
-                               "--state-dir", str(self.state_dir)],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "grpclab.lab", *args, "--state-dir", str(self.state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def status(self) -> dict:
         return json.loads((self.state_dir / "status.json").read_text())
@@ -112,8 +129,15 @@ class LabNode:
             tmp.replace(folder / name)
 
     def rollout(self, timeout: float = 60.0) -> None:
-        done = self.cli("rollout", "status", "deployment", "grpc-server",
-                        "--timeout", str(timeout), timeout=timeout + 10)
+        done = self.cli(
+            "rollout",
+            "status",
+            "deployment",
+            "grpc-server",
+            "--timeout",
+            str(timeout),
+            timeout=timeout + 10,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     def service(self, name: str) -> dict:
@@ -129,25 +153,42 @@ class LabNode:
         stop(self.process, timeout)
 
 
-def start_lab_node(state_dir: Path, pod_network: str, service_network: str,
-                   files: dict[str, str] | None = None, *, cilium: bool = True,
-                   timeout: float = START_TIMEOUT) -> LabNode:
+def start_lab_node(
+    state_dir: Path,
+    pod_network: str,
+    service_network: str,
+    files: dict[str, str] | None = None,
+    *,
+    cilium: bool = True,
+    timeout: float = START_TIMEOUT,
+) -> LabNode:
     """Write cluster.yaml (and ``files`` as the manifests, cilium-config.yaml when ``cilium``)
     into ``state_dir`` and run ``grpclab-lab node`` there until ``get pods`` answers."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / "cluster.yaml").write_text(yaml.safe_dump({
-        "name": state_dir.name, "podNetwork": pod_network, "serviceNetwork": service_network,
-        "dnsAddress": f"{service_network}.253:10053", "envoyAdmin": f"{service_network}.254:9901",
-        "envoyBinary": envoy_binary()}))
+    (state_dir / "cluster.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": state_dir.name,
+                "podNetwork": pod_network,
+                "serviceNetwork": service_network,
+                "dnsAddress": f"{service_network}.253:10053",
+                "envoyAdmin": f"{service_network}.254:9901",
+                "envoyBinary": envoy_binary(),
+            }
+        )
+    )
     if cilium:
         (state_dir / "cilium-config.yaml").write_text(
-            "loadbalancer-l7: envoy\nloadbalancer-l7-algorithm: round_robin\n")
+            "loadbalancer-l7: envoy\nloadbalancer-l7-algorithm: round_robin\n"
+        )
     log = state_dir / "node.out"
-    process = spawn([sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir), "node"],
-                    log)
+    process = spawn(
+        [sys.executable, "-m", "grpclab.lab", "--state-dir", str(state_dir), "node"], log
+    )
     node = LabNode(state_dir, process, pod_network, service_network)
     if files:
         node.write_manifests(files)
+
     def up() -> str:  # status.json of this node (one a killed node left names another pid)
         try:
             return "up" if node.status()["node"]["pid"] == process.pid else "starting"

@@ -21,9 +21,16 @@ class OddGreeter(helloworld_pb2_grpc.GreeterServicer):
     """Answers as ``name``; every ``fail_every``-th call ends with ``code`` (or stalls for
     ``stall`` seconds when a stall is set); records each call's peer address."""
 
-    def __init__(self, name: str = "odd", *, fail_every: int = 0,
-                 code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE, stall: float = 0.0,
-                 metadata: bool = True, message: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "odd",
+        *,
+        fail_every: int = 0,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        stall: float = 0.0,
+        metadata: bool = True,
+        message: str | None = None,
+    ) -> None:
         self.name = name
         self.fail_every = fail_every
         self.code = code
@@ -50,8 +57,9 @@ class OddGreeter(helloworld_pb2_grpc.GreeterServicer):
 
 
 @contextmanager
-def greeter_servers(max_workers: int) -> Iterator[Callable[[helloworld_pb2_grpc.GreeterServicer],
-                                                           str]]:
+def greeter_servers(
+    max_workers: int,
+) -> Iterator[Callable[[helloworld_pb2_grpc.GreeterServicer], str]]:
     """Start real grpc servers for servicers on 127.0.0.1 (ephemeral ports), each with
     ``max_workers`` threads; ``start(servicer)`` returns its target. All stop on exit."""
     servers: list[grpc.Server] = []
@@ -72,16 +80,25 @@ def greeter_servers(max_workers: int) -> Iterator[Callable[[helloworld_pb2_grpc.
 
 
 @contextmanager
-def envoy_over_replicas(replicas: Sequence[tuple[str, str, int]], l4: Endpoint, l7: Endpoint,
-                        admin: Endpoint, folder: Path, *, name: str = "envoy",
-                        extra_args: Sequence[str] = ()) -> Iterator[dict[str, str]]:
+def envoy_over_replicas(
+    replicas: Sequence[tuple[str, str, int]],
+    l4: Endpoint,
+    l7: Endpoint,
+    admin: Endpoint,
+    folder: Path,
+    *,
+    name: str = "envoy",
+    extra_args: Sequence[str] = (),
+) -> Iterator[dict[str, str]]:
     """``grpclab.apps.server`` replicas (name, address, port) behind a real Envoy: L4 tcp_proxy on
     ``l4``, L7 HTTP/2 round robin on ``l7``; yields their targets ``{"l4": ..., "l7": ...}``.
     Configs and logs go to ``folder`` (Envoy's as ``name``.yaml/.log); all stop on exit."""
     started = start_replicas(replicas, folder, extra_args=extra_args)
     try:
-        config = write_envoy_config(folder / f"{name}.yaml", envoy_config(
-            [(r.address, r.port) for r in started], l4, l7, admin))
+        config = write_envoy_config(
+            folder / f"{name}.yaml",
+            envoy_config([(r.address, r.port) for r in started], l4, l7, admin),
+        )
         envoy = start_envoy(config, admin, folder / f"{name}.log", listeners=[l4, l7])
         try:
             yield {"l4": f"{l4[0]}:{l4[1]}", "l7": f"{l7[0]}:{l7[1]}"}

@@ -72,8 +72,13 @@ def _die_with_parent() -> None:
 
 def spawn(argv: Sequence[str], log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
-        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -94,11 +99,16 @@ def _tail(log: Path) -> str:
         return ""
 
 
-def wait_serving(target: str, process: subprocess.Popen, log: Path,
-                 timeout: float = START_TIMEOUT) -> None:
+def wait_serving(
+    target: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT
+) -> None:
     """Until the gRPC health service of ``target`` says SERVING; fails with the log if not."""
-    ready, status = wait_ready(lambda: grpc_health_status(target), "SERVING", timeout=timeout,
-                               alive=lambda: process.poll() is None)
+    ready, status = wait_ready(
+        lambda: grpc_health_status(target),
+        "SERVING",
+        timeout=timeout,
+        alive=lambda: process.poll() is None,
+    )
     if not ready:
         raise RuntimeError(f"server for {target} not SERVING: {status}: {_tail(log)}")
 
@@ -116,20 +126,35 @@ def ensure_free(endpoints: Sequence[tuple[str, int]]) -> None:
             if sock.connect_ex((address, port)) == 0:
                 taken.append(f"{address}:{port}")
     if taken:
-        raise RuntimeError(f"already in use: {', '.join(taken)} (a lab cluster left up? "
-                           "tear it down, and run the tests under the lab lock)")
+        raise RuntimeError(
+            f"already in use: {', '.join(taken)} (a lab cluster left up? "
+            "tear it down, and run the tests under the lab lock)"
+        )
 
 
-def start_replicas(names_addresses: Sequence[tuple[str, str, int]], log_dir: Path,
-                   extra_args: Sequence[str] = ()) -> list[Replica]:
+def start_replicas(
+    names_addresses: Sequence[tuple[str, str, int]], log_dir: Path, extra_args: Sequence[str] = ()
+) -> list[Replica]:
     """Start ``grpclab.apps.server`` processes (all at once), wait for each to be SERVING."""
     ensure_free([(address, port) for _, address, port in names_addresses])
     replicas: list[Replica] = []
     try:
         for name, address, port in names_addresses:
             log = log_dir / f"{name}.log"
-            argv = [sys.executable, "-m", "grpclab.apps.server", "--name", name,
-                    "--address", address, "--port", str(port), "--grace", "1", *extra_args]
+            argv = [
+                sys.executable,
+                "-m",
+                "grpclab.apps.server",
+                "--name",
+                name,
+                "--address",
+                address,
+                "--port",
+                str(port),
+                "--grace",
+                "1",
+                *extra_args,
+            ]
             replicas.append(Replica(name, address, port, spawn(argv, log), log))
         for replica in replicas:
             wait_serving(replica.target, replica.process, replica.log)
@@ -148,8 +173,12 @@ def envoy_binary() -> str:
     return found
 
 
-def envoy_config(upstreams: Sequence[tuple[str, int]], l4: tuple[str, int], l7: tuple[str, int],
-                 admin: tuple[str, int]) -> dict:
+def envoy_config(
+    upstreams: Sequence[tuple[str, int]],
+    l4: tuple[str, int],
+    l7: tuple[str, int],
+    admin: tuple[str, int],
+) -> dict:
     """Envoy v3 bootstrap: L4 tcp_proxy (RANDOM) on ``l4``, L7 HTTP/2 (ROUND_ROBIN) on ``l7``,
     from the package's one generator (``grpclab.lab.envoyconfig``)."""
     return envoyconfig.static_bootstrap(upstreams, l4, l7, admin)
@@ -160,15 +189,20 @@ def write_envoy_config(path: Path, config: dict) -> Path:
     return path
 
 
-def start_envoy(config: Path, admin: tuple[str, int], log: Path,
-                timeout: float = START_TIMEOUT,
-                listeners: Sequence[tuple[str, int]] = ()) -> subprocess.Popen:
+def start_envoy(
+    config: Path,
+    admin: tuple[str, int],
+    log: Path,
+    timeout: float = START_TIMEOUT,
+    listeners: Sequence[tuple[str, int]] = (),
+) -> subprocess.Popen:
     """Run Envoy on ``config`` until its admin ``/ready`` says LIVE; ``listeners`` (and the
     admin address) must be free first."""
     ensure_free([*listeners, admin])
     process = spawn(envoyconfig.envoy_argv(envoy_binary(), config), log)
-    ready, status = wait_ready(lambda: admin_ready(admin), "LIVE", timeout=timeout,
-                               alive=lambda: process.poll() is None)
+    ready, status = wait_ready(
+        lambda: admin_ready(admin), "LIVE", timeout=timeout, alive=lambda: process.poll() is None
+    )
     if not ready:
         stop(process)
         raise RuntimeError(f"envoy not LIVE: {status}: {_tail(log)}")

@@ -25,15 +25,18 @@ class NotAUnitTest(AssertionError):
 @pytest.fixture(autouse=True)
 def _no_process_no_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def no_process(self, args, *rest, **kwargs):
-        raise NotAUnitTest(f"a unit test started a process ({args!r}): it belongs in "
-                           "tests/integration")
+        raise NotAUnitTest(
+            f"a unit test started a process ({args!r}): it belongs in tests/integration"
+        )
 
     def refuse(real):
         def call(self, address, *rest):
             if self.family in INET:
-                raise NotAUnitTest(f"a unit test used port {address!r}: it belongs in "
-                                   "tests/integration")
+                raise NotAUnitTest(
+                    f"a unit test used port {address!r}: it belongs in tests/integration"
+                )
             return real(self, address, *rest)
+
         return call
 
     monkeypatch.setattr(subprocess.Popen, "__init__", no_process)

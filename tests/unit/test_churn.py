@@ -82,8 +82,10 @@ def test_failures_are_counted_by_code_from_the_action_on():
             return "UNAVAILABLE"
         return "r1"
 
-    figures = measure(timeline(pick), Action("crash", 4.0, frozenset(BEFORE), frozenset(BEFORE),
-                                             restarted=frozenset({"r1"})))
+    figures = measure(
+        timeline(pick),
+        Action("crash", 4.0, frozenset(BEFORE), frozenset(BEFORE), restarted=frozenset({"r1"})),
+    )
     assert figures.failed == {"UNAVAILABLE": 5}
     assert figures.failed_before == 4
     assert figures.new_replicas == ()
@@ -128,8 +130,10 @@ def test_unknown_numbers_are_not_judged_rather_than_guessed():
     rollout = {e.metric: e for e in expectations("cilium", "rollout-restart")}
     assert not rollout[FAILED_CALLS].judged
     assert "cilium/cilium#34991" in rollout[FAILED_CALLS].why
-    given = {e.metric: e for e in expectations("cilium", "rollout-restart",
-                                               Budgets(l7_graceful_failed_calls=3))}
+    given = {
+        e.metric: e
+        for e in expectations("cilium", "rollout-restart", Budgets(l7_graceful_failed_calls=3))
+    }
     assert given[FAILED_CALLS].judged and given[FAILED_CALLS].budget == 3
 
 
@@ -146,8 +150,9 @@ def test_bad_names_are_refused():
 def test_cilium_scale_out_passes_with_one_line_of_figures():
     verdict = judge(timeline(per_request(ready_at=3.5)), "cilium", scale_out())
     assert verdict.passed, verdict.line
-    assert verdict.line.startswith("cilium scale-out at 3.0 s: every connection reached each "
-                                   "new replica within 0.")
+    assert verdict.line.startswith(
+        "cilium scale-out at 3.0 s: every connection reached each new replica within 0."
+    )
     assert "; expected every connection to reach each new replica within 2 s" in verdict.line
     assert "\n" not in verdict.line
     assert [c.outcome for c in verdict.checks] == ["pass", "pass", "pass"]
@@ -158,7 +163,8 @@ def test_cilium_without_l7_fails_with_what_was_seen():
     assert not verdict.passed
     assert verdict.line.endswith(
         ": not met, not every connection reached the new replicas within the run "
-        "(r4 by 0 of 4, r5 by 0 of 4) (+1 more)")
+        "(r4 by 0 of 4, r5 by 0 of 4) (+1 more)"
+    )
 
 
 def test_l7_too_slow_for_the_budget_fails():
@@ -274,4 +280,7 @@ def test_a_judgement_goes_into_json_as_it_is():
     assert doc["figures"]["new_replicas"] == ["r4", "r5"]
     assert doc["figures"]["all_reached_s"] is None and doc["figures"]["failed_calls"] == 0
     assert [(c["metric"], c["outcome"]) for c in doc["checks"]] == [
-        (REACH_ALL, "fail"), ("fair", "fail"), (FAILED_CALLS, "pass")]
+        (REACH_ALL, "fail"),
+        ("fair", "fail"),
+        (FAILED_CALLS, "pass"),
+    ]

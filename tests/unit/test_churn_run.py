@@ -11,8 +11,14 @@ from grpclab.churn import run as churnrun
 
 
 def result_of(tl: dict) -> dict:
-    return {"schema": "grpclab.probe/v2", "expect": "none", "passed": True, "summary": "x",
-            "observed": "pinned", "timeline": tl}
+    return {
+        "schema": "grpclab.probe/v2",
+        "expect": "none",
+        "passed": True,
+        "summary": "x",
+        "observed": "pinned",
+        "timeline": tl,
+    }
 
 
 def test_rotating_passes_a_max_age_run_and_fails_pinned_and_per_request():
@@ -45,16 +51,18 @@ def test_verdict_result_replaces_the_probes_verdict():
 
 def test_judge_result_takes_the_action_time_from_the_clock_and_the_run_start():
     tl = timeline(per_request(3.2))
-    judged = churnrun.judge_result(result_of(tl), "cilium", "scale-out",
-                                   tl["start_unix"] + 3.0, BEFORE, AFTER)
+    judged = churnrun.judge_result(
+        result_of(tl), "cilium", "scale-out", tl["start_unix"] + 3.0, BEFORE, AFTER
+    )
     churn = judged["churn"]
     assert churn["at_s"] == 3.0 and churn["remedy"] == "cilium"
     assert churn["action"] == "scale-out" and churn["after"] == sorted(AFTER)
     assert judged["passed"] is True and judged["summary"].startswith("cilium scale-out at 3.0 s")
     assert churn["figures"]["new_replicas"] == ["r4", "r5"]
     # the same run judged as baseline breaks its promise, in one line
-    broken = churnrun.judge_result(result_of(tl), "baseline", "scale-out",
-                                   tl["start_unix"] + 3.0, BEFORE, AFTER)
+    broken = churnrun.judge_result(
+        result_of(tl), "baseline", "scale-out", tl["start_unix"] + 3.0, BEFORE, AFTER
+    )
     assert broken["passed"] is False
     assert ": not met, 4 of 4 connections reached" in broken["summary"]
 

@@ -14,10 +14,13 @@ from ansible_cli import ROOT
 
 PROBE = ROOT / "roles/grpc_probe/tasks"
 CHURN = ROOT / "roles/churn/tasks"
-MINE = [*sorted((ROOT / "roles/grpc_probe").rglob("*.yml")),
-        *sorted((ROOT / "roles/churn").rglob("*.yml")),
-        ROOT / "playbooks/churn.yml", ROOT / "playbooks/tasks/churn-run.yml",
-        ROOT / "playbooks/vars/churn_matrix.yml"]
+MINE = [
+    *sorted((ROOT / "roles/grpc_probe").rglob("*.yml")),
+    *sorted((ROOT / "roles/churn").rglob("*.yml")),
+    ROOT / "playbooks/churn.yml",
+    ROOT / "playbooks/tasks/churn-run.yml",
+    ROOT / "playbooks/vars/churn_matrix.yml",
+]
 
 
 def tasks(path: Path) -> list[dict]:
@@ -67,8 +70,11 @@ def test_no_task_file_branches_on_the_platform():
 
 def test_the_churn_role_starts_and_collects_the_probe_through_grpc_probe():
     main = tasks(CHURN / "main.yml")
-    used = [t["ansible.builtin.include_role"]["tasks_from"] for t in main
-            if "ansible.builtin.include_role" in t]
+    used = [
+        t["ansible.builtin.include_role"]["tasks_from"]
+        for t in main
+        if "ansible.builtin.include_role" in t
+    ]
     assert used == ["start.yml", "collect.yml", "verdict.yml"]
     text = "".join(p.read_text() for p in CHURN.glob("*.yml"))
     assert "grpclab.probe" not in text and "grpclab-probe" not in text  # no probe command here
@@ -90,8 +96,11 @@ def test_no_wait_for_with_a_float():
 
 def test_the_crash_names_the_docker_engine():
     # issue 19 defect 4: the crash's docker_container_exec got no docker_host
-    docker = [t for t in tasks(CHURN / "kubernetes.yml")
-              if any(key.startswith("community.docker.") for key in t)]
+    docker = [
+        t
+        for t in tasks(CHURN / "kubernetes.yml")
+        if any(key.startswith("community.docker.") for key in t)
+    ]
     assert len(docker) == 2
     for task in docker:
         (args,) = [v for k, v in task.items() if k.startswith("community.docker.")]
@@ -121,8 +130,11 @@ def test_no_role_file_sets_module_defaults():
 
 def test_each_lookup_is_written_once():
     text = {path: path.read_text() for path in MINE}
-    for needle in ("query('grpclab.lab.get', 'services'", "label_selectors: [app=grpc-client]",
-                   "'dns:///' if grpc_probe_service == 'grpc-server-headless'",
-                   "Stop on a probe that could not run\n  ansible.builtin.fail"):
+    for needle in (
+        "query('grpclab.lab.get', 'services'",
+        "label_selectors: [app=grpc-client]",
+        "'dns:///' if grpc_probe_service == 'grpc-server-headless'",
+        "Stop on a probe that could not run\n  ansible.builtin.fail",
+    ):
         where = [str(p.relative_to(ROOT)) for p, t in text.items() if needle in t]
         assert len(where) == 1 and sum(t.count(needle) for t in text.values()) == 1, (needle, where)

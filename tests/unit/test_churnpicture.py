@@ -41,21 +41,39 @@ def with_failures(t: float, conn: int, k: int) -> str:
 
 def test_render_png_is_a_real_png_of_the_announced_size_and_repeatable():
     line = timeline(per_request(ready_at=3.5))
-    data = render_png(line, "cilium", "scale-out", 3.0,
-                      "cilium scale-out at 3.0 s: every connection reached each new replica "
-                      "within 0.9 s", passed=True)
+    data = render_png(
+        line,
+        "cilium",
+        "scale-out",
+        3.0,
+        "cilium scale-out at 3.0 s: every connection reached each new replica within 0.9 s",
+        passed=True,
+    )
     assert png_size(data) == figure_size_px() == (1200, 750)
     assert data.endswith(b"IEND\xaeB`\x82")
-    assert render_png(line, "cilium", "scale-out", 3.0,
-                      "cilium scale-out at 3.0 s: every connection reached each new replica "
-                      "within 0.9 s", passed=True) == data
+    assert (
+        render_png(
+            line,
+            "cilium",
+            "scale-out",
+            3.0,
+            "cilium scale-out at 3.0 s: every connection reached each new replica within 0.9 s",
+            passed=True,
+        )
+        == data
+    )
     assert render_png(timeline(pinned), "baseline", "scale-out", 3.0) != data
 
 
 def test_a_failed_entry_with_failed_calls_renders():
-    data = render_png(timeline(with_failures), "baseline", "delete-pod", 3.0,
-                      "baseline delete-pod at 3.0 s: 5 failed calls (UNAVAILABLE 5): not met",
-                      passed=False)
+    data = render_png(
+        timeline(with_failures),
+        "baseline",
+        "delete-pod",
+        3.0,
+        "baseline delete-pod at 3.0 s: 5 failed calls (UNAVAILABLE 5): not met",
+        passed=False,
+    )
     assert png_size(data) == figure_size_px()
 
 
@@ -88,8 +106,10 @@ def grid_rows(line: dict) -> list[set[tuple]]:
     draw_connection_grid(ax, line, 3.0)
     pixels = np.asarray(ax.images[0].get_array())
     per_conn = pixels.shape[0] // len(connection_cells(line)[0])
-    return [{tuple(p) for p in pixels[r * per_conn:(r + 1) * per_conn].reshape(-1, 3)}
-            for r in range(pixels.shape[0] // per_conn)]
+    return [
+        {tuple(p) for p in pixels[r * per_conn : (r + 1) * per_conn].reshape(-1, 3)}
+        for r in range(pixels.shape[0] // per_conn)
+    ]
 
 
 def test_the_grid_shows_pinning_rotation_and_spreading():

@@ -13,8 +13,9 @@ from grpclab.lab import controllers, envoyconfig, manifests, pods, xds
 
 
 def _deployment(replicas: int = 3, **changes: object) -> manifests.Deployment:
-    [deployment] = manifests.load_text(lab_manifests(replicas=replicas)["server-deployment.yaml"],
-                                       "test").deployments
+    [deployment] = manifests.load_text(
+        lab_manifests(replicas=replicas)["server-deployment.yaml"], "test"
+    ).deployments
     return dataclasses.replace(deployment, **changes)
 
 
@@ -46,8 +47,11 @@ def _simulate(deployment: manifests.Deployment, pods_now: list[FakePod]) -> list
             pod.ready = True
         for index in range(plan.create):
             clock += 1
-            pods_now.append(FakePod(f"new-{clock}-{index}", "x", False,
-                                    deployment.template_hash, clock, deployment))
+            pods_now.append(
+                FakePod(
+                    f"new-{clock}-{index}", "x", False, deployment.template_hash, clock, deployment
+                )
+            )
     assert len(pods_now) == deployment.replicas
     assert all(p.template_hash == deployment.template_hash for p in pods_now)
     return ready_counts
@@ -63,8 +67,9 @@ def test_a_rolling_update_never_goes_below_the_replicas_with_max_unavailable_0()
 
 def test_scale_up_and_down() -> None:
     deployment = _deployment(replicas=5)
-    current = [FakePod(f"p{i}", f"ip{i}", True, deployment.template_hash, i, deployment)
-               for i in range(3)]
+    current = [
+        FakePod(f"p{i}", f"ip{i}", True, deployment.template_hash, i, deployment) for i in range(3)
+    ]
     assert controllers.plan_rollout(deployment, current).create == 2
     down = dataclasses.replace(deployment, replicas=1)
     current[0].ready = False
@@ -78,10 +83,12 @@ def test_endpoints_are_the_ready_pods_the_selector_picks() -> None:
     other = dataclasses.replace(deployment, labels={"app": "other"})
     services = manifests.load_text(lab_manifests()["services.yaml"], "test").services
     service = services[0]
-    current = [FakePod("a", "127.0.21.1", True, "h", 1, deployment),
-               FakePod("b", "127.0.21.2", False, "h", 1, deployment),
-               FakePod("c", "127.0.21.3", True, "h", 1, deployment, terminating=True),
-               FakePod("d", "127.0.21.4", True, "h", 1, other)]
+    current = [
+        FakePod("a", "127.0.21.1", True, "h", 1, deployment),
+        FakePod("b", "127.0.21.2", False, "h", 1, deployment),
+        FakePod("c", "127.0.21.3", True, "h", 1, deployment, terminating=True),
+        FakePod("d", "127.0.21.4", True, "h", 1, other),
+    ]
     assert controllers.endpoints(service, current) == [("127.0.21.1", 50051)]
     named = dataclasses.replace(service, ports=(manifests.ServicePort(80, "grpc"),))
     assert controllers.endpoints(named, current) == [("127.0.21.1", 50051)]
@@ -105,8 +112,10 @@ def test_downward_api_and_variable_expansion() -> None:
     deployment = _deployment()
     env = pods.pod_env(deployment, "grpc-server-abc-xyz12", "127.0.21.9")
     assert env == {"POD_NAME": "grpc-server-abc-xyz12", "POD_IP": "127.0.21.9"}
-    assert pods.expand("--address=$(POD_IP) $$(POD_IP) $(NOPE)", env) == \
-        "--address=127.0.21.9 $(POD_IP) $(NOPE)"
+    assert (
+        pods.expand("--address=$(POD_IP) $$(POD_IP) $(NOPE)", env)
+        == "--address=127.0.21.9 $(POD_IP) $(NOPE)"
+    )
     assert Path(pods.find_program("grpclab-server")).name == "grpclab-server"
 
 
@@ -114,9 +123,12 @@ def test_xds_files_are_written_only_when_they_change(tmp_path: Path) -> None:
     files = xds.XdsFiles(tmp_path / "envoy")
     bootstrap = yaml.safe_load(files.prepare(("127.0.22.254", 9901)).read_text())
     assert bootstrap["dynamic_resources"]["lds_config"]["path_config_source"] == {
-        "path": str(files.lds), "watched_directory": {"path": str(files.directory)}}
-    one = xds.ProxyService("ns.svc.50051", ("127.0.22.1", 50051), True, "round_robin",
-                           (("127.0.21.1", 50051),))
+        "path": str(files.lds),
+        "watched_directory": {"path": str(files.directory)},
+    }
+    one = xds.ProxyService(
+        "ns.svc.50051", ("127.0.22.1", 50051), True, "round_robin", (("127.0.21.1", 50051),)
+    )
     assert files.apply([one]) == ["ns.svc.50051.yaml", "cds.yaml", "lds.yaml"]
     assert files.apply([one]) == []
     moved = dataclasses.replace(one, endpoints=(("127.0.21.2", 50051),))

@@ -11,8 +11,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(path.stem for path in (ROOT / "playbooks/vars/scenarios").glob("*.yml"))
 SCENARIO_PLAY = "scenarios/scenario.yml"
-GROUPS = {"group/kubernetes.core.k8s", "group/kubernetes.core.helm",
-          "group/community.docker.docker"}
+GROUPS = {
+    "group/kubernetes.core.k8s",
+    "group/kubernetes.core.helm",
+    "group/community.docker.docker",
+}
 
 
 def load(path: Path):
@@ -34,13 +37,19 @@ def test_each_scenario_has_a_short_entry_playbook_of_the_one_scenario_play() -> 
 
 def test_compare_imports_the_same_play_per_scenario_without_enforcing() -> None:
     plays = load(ROOT / "playbooks/compare.yml")
-    imports = [play for play in plays
-               if play.get("ansible.builtin.import_playbook") == SCENARIO_PLAY]
+    imports = [
+        play for play in plays if play.get("ansible.builtin.import_playbook") == SCENARIO_PLAY
+    ]
     assert [play["vars"]["grpclab_scenario"] for play in imports] == [
-        "baseline", "cilium", "cilium-l4", "client-side"]
+        "baseline",
+        "cilium",
+        "cilium-l4",
+        "client-side",
+    ]
     assert all(play["vars"]["grpc_probe_enforce"] is False for play in imports)
     assert plays[0]["vars"]["prelude_scenarios"] == [
-        play["vars"]["grpclab_scenario"] for play in imports]
+        play["vars"]["grpclab_scenario"] for play in imports
+    ]
 
 
 def test_the_scenario_play_reads_the_scenario_data_and_sets_the_module_defaults() -> None:
@@ -62,4 +71,5 @@ def test_no_role_file_of_the_cluster_cilium_or_apps_sets_module_defaults() -> No
     for role in ("grpclab", "cluster", "cilium", "grpc_apps"):
         for path in (ROOT / "roles" / role).rglob("*.yml"):
             assert "module_defaults" not in path.read_text().replace(
-                "the play's module_defaults", ""), path.relative_to(ROOT)
+                "the play's module_defaults", ""
+            ), path.relative_to(ROOT)

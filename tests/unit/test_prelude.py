@@ -34,9 +34,18 @@ RENAMES_0_2 = {
     "grpc_probe_churn_deployment": "churn_deployment",
     "grpc_probe_churn_remedy": "churn_remedy",
     "grpc_probe_churn_budgets": "churn_budgets",
-    **{f"kind_cluster_lab_{name}": f"cluster_lab_{name}" for name in (
-        "envoy_binary", "envoy_concurrency", "envoy_log_level", "envoy_admin_address",
-        "dns_address", "ready_timeout", "stop_timeout")},
+    **{
+        f"kind_cluster_lab_{name}": f"cluster_lab_{name}"
+        for name in (
+            "envoy_binary",
+            "envoy_concurrency",
+            "envoy_log_level",
+            "envoy_admin_address",
+            "dns_address",
+            "ready_timeout",
+            "stop_timeout",
+        )
+    },
 }
 
 
@@ -61,8 +70,10 @@ def test_no_new_name_is_itself_renamed() -> None:
 
 def test_every_new_name_is_an_option_of_a_spec_or_a_churn_variable() -> None:
     options = set()
-    specs = [*ROOT.glob("roles/*/meta/argument_specs.yml"),
-             ROOT / "playbooks/vars/argument_specs.yml"]
+    specs = [
+        *ROOT.glob("roles/*/meta/argument_specs.yml"),
+        ROOT / "playbooks/vars/argument_specs.yml",
+    ]
     for spec in specs:
         options |= set(yaml.safe_load(spec.read_text())["argument_specs"]["main"]["options"])
     missing = {entry["new"] for entry in RENAMED} - options
@@ -72,8 +83,10 @@ def test_every_new_name_is_an_option_of_a_spec_or_a_churn_variable() -> None:
 
 def test_an_old_name_is_refused_in_one_line_naming_the_new_one() -> None:
     line = prelude.refuse_renamed(RENAMED, ["grpclab_platform", "kind_cluster_workers"])
-    assert line == ("kind_cluster_workers is now called grpclab_workers (renamed in 0.2.0, the "
-                    "old name goes in 0.4.0): rename them where they are set (-e, inventory)")
+    assert line == (
+        "kind_cluster_workers is now called grpclab_workers (renamed in 0.2.0, the "
+        "old name goes in 0.4.0): rename them where they are set (-e, inventory)"
+    )
     assert "\n" not in line
     assert prelude.refuse_renamed(RENAMED, ["grpclab_workers", "cluster_state"]) == ""
 
@@ -91,21 +104,29 @@ def validate(options, provided):
 
 SPECS = {
     "playbooks": {"grpclab_scenario": {"type": "str", "choices": ["cilium", "baseline"]}},
-    "grpc_apps": {"grpc_apps_lb_l7": {"type": "bool"},
-                  "grpc_apps_server_max_connection_age": {"type": "float"}},
+    "grpc_apps": {
+        "grpc_apps_lb_l7": {"type": "bool"},
+        "grpc_apps_server_max_connection_age": {"type": "float"},
+    },
 }
 
 
 def test_inputs_are_checked_alone_then_with_each_scenario_each_error_once() -> None:
-    scenarios = {"cilium": {"grpclab_scenario": "cilium", "grpc_apps_lb_l7": "sometimes"},
-                 "baseline": {"grpclab_scenario": "baseline", "other": 1}}
+    scenarios = {
+        "cilium": {"grpclab_scenario": "cilium", "grpc_apps_lb_l7": "sometimes"},
+        "baseline": {"grpclab_scenario": "baseline", "other": 1},
+    }
     errors = prelude.input_errors(SPECS, scenarios, lambda options: {}, validate)
     assert len(errors) == 1 and errors[0].endswith("(scenario cilium)"), errors
     assert "grpc_apps_lb_l7" in errors[0]
     # a bad -e value is said once, not once per scenario
     given = {"grpclab_scenario": "canary"}
-    errors = prelude.input_errors(SPECS, {"baseline": {}}, lambda options: {
-        name: value for name, value in given.items() if name in options}, validate)
+    errors = prelude.input_errors(
+        SPECS,
+        {"baseline": {}},
+        lambda options: {name: value for name, value in given.items() if name in options},
+        validate,
+    )
     assert errors == ["value of grpclab_scenario must be one of: cilium, baseline, got: canary"]
 
 
@@ -116,13 +137,19 @@ def test_a_scenario_value_the_play_renders_is_left_to_the_role() -> None:
 
 def test_spec_path_takes_the_first_roles_path_that_has_the_role(tmp_path: Path) -> None:
     assert prelude.spec_path("cluster", [str(tmp_path), str(ROOT / "roles")]) == (
-        ROOT / "roles/cluster/meta/argument_specs.yml")
+        ROOT / "roles/cluster/meta/argument_specs.yml"
+    )
     with pytest.raises(ValueError, match="role nowhere not found"):
         prelude.spec_path("nowhere", [str(tmp_path)])
 
 
-CAPACITY = {"by_range": 198, "by_memory": 40, "pod_range": 250, "per_pod_mb": 60,
-            "available_mb": 2400}
+CAPACITY = {
+    "by_range": 198,
+    "by_memory": 40,
+    "pod_range": 250,
+    "per_pod_mb": 60,
+    "available_mb": 2400,
+}
 
 
 def test_the_replica_cap_says_which_limit_in_one_line() -> None:
@@ -130,16 +157,23 @@ def test_the_replica_cap_says_which_limit_in_one_line() -> None:
     assert prelude.replica_cap(199, CAPACITY) == (
         "grpclab_replicas=199 is more than the lab can run: its pod range of 250 addresses holds "
         "at most 198 replicas with a rollout's surge and the client; kind and existing have no "
-        "such cap")
+        "such cap"
+    )
     assert prelude.replica_cap("41", CAPACITY) == (
         "grpclab_replicas=41 is more than the lab can run: at about 60 MB each they need 2460 MB "
-        "and 2400 MB are available, enough for 40; kind and existing have no such cap")
+        "and 2400 MB are available, enough for 40; kind and existing have no such cap"
+    )
 
 
 def test_the_lab_node_binds_a_pod_per_replica_and_the_client_then_two_services() -> None:
     assert lab_addresses("127.0.1", "127.0.2", 2, "50051", ["127.0.2.253:10053"]) == [
-        "127.0.1.1:50051", "127.0.1.2:50051", "127.0.1.3:50051",
-        "127.0.2.1:50051", "127.0.2.2:50051", "127.0.2.253:10053"]
+        "127.0.1.1:50051",
+        "127.0.1.2:50051",
+        "127.0.1.3:50051",
+        "127.0.2.1:50051",
+        "127.0.2.2:50051",
+        "127.0.2.253:10053",
+    ]
 
 
 def test_one_line_squeezes_whitespace_and_cuts() -> None:

@@ -19,9 +19,15 @@ from grpclab import prerequisites as p
 def write_context(config_dir: Path, name: str, host: str, current: bool = True) -> None:
     meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
     meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps(
-        {"Name": name, "Metadata": {},
-         "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}))
+    (meta / "meta.json").write_text(
+        json.dumps(
+            {
+                "Name": name,
+                "Metadata": {},
+                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}},
+            }
+        )
+    )
     if current:
         (config_dir / "config.json").write_text(json.dumps({"auths": {}, "currentContext": name}))
 
@@ -125,12 +131,15 @@ TOOLS = (p.Tool("kind", "0.31.0", "get kind"), p.Tool("helm", "3.10.0", "get hel
 
 
 def judge(**found) -> tuple[list[str], list[str]]:
-    defaults = {"tools": {"kind": "kind v0.31.0 go1.25 linux/amd64", "helm": "v3.19.2+g8766e71"},
-                "kubernetes_core": "6.2.0", "inotify": {"max_user_watches": 524288,
-                                                        "max_user_instances": 512}}
+    defaults = {
+        "tools": {"kind": "kind v0.31.0 go1.25 linux/amd64", "helm": "v3.19.2+g8766e71"},
+        "kubernetes_core": "6.2.0",
+        "inotify": {"max_user_watches": 524288, "max_user_instances": 512},
+    }
     clusters = found.pop("kind_clusters", 1)
-    return p.problems(p.Wanted(TOOLS, docker=True, kind_clusters=clusters),
-                      p.Found(**{**defaults, **found}))
+    return p.problems(
+        p.Wanted(TOOLS, docker=True, kind_clusters=clusters), p.Found(**{**defaults, **found})
+    )
 
 
 def test_all_there_is_no_problem():
@@ -138,10 +147,14 @@ def test_all_there_is_no_problem():
 
 
 def test_an_unreachable_engine_names_the_endpoint_and_what_chose_it():
-    errors, _ = judge(docker_error="connection refused",
-                      docker_endpoint=p.DockerEndpoint("unix:///x.sock", "docker context colima"))
-    assert errors == [f"Docker daemon not reachable at unix:///x.sock (docker context colima): "
-                      f"connection refused; {p.DOCKER_HOW}"]
+    errors, _ = judge(
+        docker_error="connection refused",
+        docker_endpoint=p.DockerEndpoint("unix:///x.sock", "docker context colima"),
+    )
+    assert errors == [
+        f"Docker daemon not reachable at unix:///x.sock (docker context colima): "
+        f"connection refused; {p.DOCKER_HOW}"
+    ]
 
 
 def test_missing_and_old_tools_each_get_their_line():

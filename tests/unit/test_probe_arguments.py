@@ -25,7 +25,8 @@ REFUSALS = {
     "--connections must be at least 1": ["--connections 0"],
     "--concurrency must be at least 1": ["--concurrency 0"],
     "--connections x --concurrency must be at most 4096": [
-        "--connections 100 --concurrency 100 --calls 1000"],
+        "--connections 100 --concurrency 100 --calls 1000"
+    ],
     "--min-share must be between 0 and 1, not 1.5": ["--min-share 1.5"],
     "--min-share must be between 0 and 1": ["--min-share -0.1", "--min-share nan"],
     "--max-error-rate must be between 0 and 1": ["--max-error-rate 2"],
@@ -39,8 +40,11 @@ REFUSALS = {
     "argument --lb: invalid choice: 'ring_hash'": ["--lb ring_hash"],
     "unrecognized arguments: --bogus": ["--bogus"],
 }
-BAD_ARGUMENTS = [pytest.param(extra.split(), message, id=extra)
-                 for message, extras in REFUSALS.items() for extra in extras]
+BAD_ARGUMENTS = [
+    pytest.param(extra.split(), message, id=extra)
+    for message, extras in REFUSALS.items()
+    for extra in extras
+]
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD_ARGUMENTS)
@@ -89,13 +93,22 @@ def test_malformed_targets_are_refused_before_connecting(capsys, target, message
     assert message in err
 
 
-@pytest.mark.parametrize("target", [
-    "localhost:50051", "127.0.0.1:50051", "[::1]:50051", "grpc-server:50051",
-    "grpc-server.grpc-server.svc.cluster.local:50051",
-    "dns:///grpc-server.grpc-server.svc.cluster.local:50051", "dns://8.8.8.8/grpc-server:50051",
-    "ipv4:127.0.1.1:50051,127.0.1.2:50051,127.0.1.3:50051", "ipv6:[::1]:50051,[::2]:50052",
-    "unix:/run/greeter.sock", "unix-abstract:greeter",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "localhost:50051",
+        "127.0.0.1:50051",
+        "[::1]:50051",
+        "grpc-server:50051",
+        "grpc-server.grpc-server.svc.cluster.local:50051",
+        "dns:///grpc-server.grpc-server.svc.cluster.local:50051",
+        "dns://8.8.8.8/grpc-server:50051",
+        "ipv4:127.0.1.1:50051,127.0.1.2:50051,127.0.1.3:50051",
+        "ipv6:[::1]:50051,[::2]:50052",
+        "unix:/run/greeter.sock",
+        "unix-abstract:greeter",
+    ],
+)
 def test_well_formed_targets_pass_the_check(target):
     targets.check_target(target)
 

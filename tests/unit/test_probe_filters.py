@@ -21,12 +21,38 @@ from probe_argv import probe_argv
 from probe_background import background_script, probe_background
 from probe_verdict import judge, parse
 
-SETTINGS = {"duration": 0, "rate": 200, "calls": None, "concurrency": None, "connections": 4,
-            "expect": "spread", "replicas": 3, "min_share": 0.5, "max_error_rate": 0.0,
-            "timeout": 5.0, "lb": "pick_first"}
-TAIL = ["--connections", "4", "--expect", "spread", "--replicas", "3", "--min-share", "0.5",
-        "--max-error-rate", "0.0", "--timeout", "5.0", "--connect-timeout", "5.0",
-        "--lb", "pick_first", "--json"]
+SETTINGS = {
+    "duration": 0,
+    "rate": 200,
+    "calls": None,
+    "concurrency": None,
+    "connections": 4,
+    "expect": "spread",
+    "replicas": 3,
+    "min_share": 0.5,
+    "max_error_rate": 0.0,
+    "timeout": 5.0,
+    "lb": "pick_first",
+}
+TAIL = [
+    "--connections",
+    "4",
+    "--expect",
+    "spread",
+    "--replicas",
+    "3",
+    "--min-share",
+    "0.5",
+    "--max-error-rate",
+    "0.0",
+    "--timeout",
+    "5.0",
+    "--connect-timeout",
+    "5.0",
+    "--lb",
+    "pick_first",
+    "--json",
+]
 
 
 def test_the_probe_sizes_its_calls_when_none_are_set():
@@ -44,8 +70,9 @@ def test_over_time_the_duration_and_rate_replace_the_calls():
     assert argv[3:7] == ["--duration", "8", "--rate", "100"] and "--calls" not in argv
 
 
-@pytest.mark.parametrize("expect, given", [("rotating", "none"), ("pinned", "pinned"),
-                                           ("none", "none")])
+@pytest.mark.parametrize(
+    "expect, given", [("rotating", "none"), ("pinned", "pinned"), ("none", "none")]
+)
 def test_rotating_is_judged_by_the_role_so_the_probe_expects_none(expect, given):
     argv = probe_argv("t:1", ["p"], {**SETTINGS, "expect": expect})
     assert argv[argv.index("--expect") + 1] == given
@@ -63,8 +90,10 @@ RESULT = {"schema": "grpclab.probe/v2", "passed": True, "summary": "ok", "timeli
 
 def test_the_verdict_is_the_probes_own_unless_rotating_or_churn():
     assert judge(RESULT, "spread") == RESULT
-    run = SimpleNamespace(verdict_result=lambda result, rate: {**result, "judged": "rotating"},
-                          judge_result=lambda result, *args: {**result, "judged": args[:2]})
+    run = SimpleNamespace(
+        verdict_result=lambda result, rate: {**result, "judged": "rotating"},
+        judge_result=lambda result, *args: {**result, "judged": args[:2]},
+    )
     assert judge(RESULT, "rotating", run=run)["judged"] == "rotating"
     churn = {"remedy": "cilium", "action": "scale-out", "at_unix": "1.5", "before": ["a"]}
     # a churn run is judged around its action even when the promise is rotating
@@ -89,11 +118,22 @@ def test_the_exit_code_file_appears_whole():
 
 
 def deployment(generation=2, observed=2, wanted=3, **status):
-    counts = {"replicas": wanted, "updatedReplicas": wanted, "readyReplicas": wanted,
-              "availableReplicas": wanted, **status}
-    return {"metadata": {"generation": generation}, "spec": {"replicas": wanted},
-            "status": {"observedGeneration": observed, **counts,
-                       "conditions": [{"type": "Available", "status": "True"}]}}
+    counts = {
+        "replicas": wanted,
+        "updatedReplicas": wanted,
+        "readyReplicas": wanted,
+        "availableReplicas": wanted,
+        **status,
+    }
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": wanted},
+        "status": {
+            "observedGeneration": observed,
+            **counts,
+            "conditions": [{"type": "Available", "status": "True"}],
+        },
+    }
 
 
 def test_a_rollout_is_settled_only_when_every_replica_is_new_and_ready():
@@ -104,18 +144,43 @@ def test_a_rollout_is_settled_only_when_every_replica_is_new_and_ready():
     assert not deployment_settled(deployment(replicas=4))  # one old left
     assert not deployment_settled(deployment(readyReplicas=2, availableReplicas=2))
     assert not deployment_settled(None)
-    assert deployment_settled({"metadata": {"generation": 3}, "spec": {"replicas": 0},
-                               "status": {"observedGeneration": 3}})
+    assert deployment_settled(
+        {
+            "metadata": {"generation": 3},
+            "spec": {"replicas": 0},
+            "status": {"observedGeneration": 3},
+        }
+    )
 
 
 def test_the_lab_action_argv():
     head = ["py", "-m", "grpclab.lab", "--state-dir", "/s"]
     assert churn_lab_argv("scale-out", "py", "/s", "grpc-server", "ns", replicas=5) == [
-        *head, "scale", "deployment", "grpc-server", "--replicas", "5", "-n", "ns"]
+        *head,
+        "scale",
+        "deployment",
+        "grpc-server",
+        "--replicas",
+        "5",
+        "-n",
+        "ns",
+    ]
     assert churn_lab_argv("delete-pod", "py", "/s", "d", "ns", victim={"name": "p1"}) == [
-        *head, "delete", "pod", "p1", "-n", "ns"]
+        *head,
+        "delete",
+        "pod",
+        "p1",
+        "-n",
+        "ns",
+    ]
     assert churn_lab_argv("rollout-restart", "py", "/s", "d", "ns")[5:] == [
-        "rollout", "restart", "deployment", "d", "-n", "ns"]
+        "rollout",
+        "restart",
+        "deployment",
+        "d",
+        "-n",
+        "ns",
+    ]
     crash = churn_lab_argv("crash", "py", "/s", "d", "ns", victim={"name": "p1", "pid": 42})
     assert crash[:2] == ["py", "-c"] and crash[-1] == "42"
     with pytest.raises(AnsibleFilterError, match="no churn action 'nap'"):
@@ -129,11 +194,22 @@ def test_the_matrix_runs_every_remedy_against_every_action():
     runs = churn_runs(MATRIX)
     assert len(runs) == 18
     assert [(r["remedy"], r["action"]) for r in runs[:3]] == [
-        ("baseline", "scale-out"), ("baseline", "delete-pod"), ("baseline", "rollout-restart")]
+        ("baseline", "scale-out"),
+        ("baseline", "delete-pod"),
+        ("baseline", "rollout-restart"),
+    ]
     by = {(r["remedy"], r["action"]): r for r in runs}
     assert by["baseline", "scale-out"] == {
-        "remedy": "baseline", "scenario": "baseline", "action": "scale-out", "at": 3,
-        "duration": 10, "connections": 4, "max_age": 0, "max_age_grace": 0, "budgets": {}}
+        "remedy": "baseline",
+        "scenario": "baseline",
+        "action": "scale-out",
+        "at": 3,
+        "duration": 10,
+        "connections": 4,
+        "max_age": 0,
+        "max_age_grace": 0,
+        "budgets": {},
+    }
     assert by["client-side", "rollout-restart"]["duration"] != 10  # waits for re-resolution
     assert by["client-side", "scale-out"]["duration"] == 10
     assert by["client-side-max-age", "delete-pod"]["scenario"] == "client-side"
@@ -141,9 +217,11 @@ def test_the_matrix_runs_every_remedy_against_every_action():
 
 
 def test_a_remedy_or_an_action_is_one_entry():
-    matrix = {**MATRIX, "actions": [*MATRIX["actions"], "crash"],
-              "remedies": [*MATRIX["remedies"], {"remedy": "cilium-fast", "scenario": "cilium",
-                                                 "at": 1}]}
+    matrix = {
+        **MATRIX,
+        "actions": [*MATRIX["actions"], "crash"],
+        "remedies": [*MATRIX["remedies"], {"remedy": "cilium-fast", "scenario": "cilium", "at": 1}],
+    }
     runs = churn_runs(matrix)
     assert len(runs) == 7 * 4
     assert {r["at"] for r in runs if r["remedy"] == "cilium-fast"} == {1}
@@ -151,8 +229,10 @@ def test_a_remedy_or_an_action_is_one_entry():
 
 def test_a_selection_keeps_those_runs_and_refuses_unknown_names():
     runs = churn_runs(MATRIX, remedies="cilium,baseline", actions=["scale-out"])
-    assert [(r["remedy"], r["action"]) for r in runs] == [("baseline", "scale-out"),
-                                                          ("cilium", "scale-out")]
+    assert [(r["remedy"], r["action"]) for r in runs] == [
+        ("baseline", "scale-out"),
+        ("cilium", "scale-out"),
+    ]
     with pytest.raises(AnsibleFilterError, match="no remedy nope: it has baseline, max-age"):
         churn_runs(MATRIX, remedies=["nope"])
     with pytest.raises(AnsibleFilterError, match="no action scale-sideways"):

@@ -11,15 +11,21 @@ from grpclab.probe.verdict import Tally, judge
 
 
 def result_of(tallies: list[Tally], **options: object) -> dict:
-    opts = ProbeOptions(target="127.0.2.102:50051", calls=sum(t.calls for t in tallies),
-                        connections=len(tallies), **options)  # type: ignore[arg-type]
+    opts = ProbeOptions(
+        target="127.0.2.102:50051",
+        calls=sum(t.calls for t in tallies),
+        connections=len(tallies),
+        **options,
+    )  # type: ignore[arg-type]
     # through JSON, as the Ansible filter gets it on the controller
     return json.loads(json.dumps(build_result(opts, judge(tallies, opts.expectation), 0.5)))
 
 
 def test_spread_table_has_rows_bars_connections_and_verdict():
-    tallies = [Tally({"replica-1": 34, "replica-2": 33, "replica-3": 33}, {}, [0.001] * 100)
-               for _ in range(4)]
+    tallies = [
+        Tally({"replica-1": 34, "replica-2": 33, "replica-3": 33}, {}, [0.001] * 100)
+        for _ in range(4)
+    ]
     text = render_table(result_of(tallies, expect="spread", replicas=3))
     lines = text.splitlines()
     assert lines[0].startswith("target       127.0.2.102:50051  (lb pick_first, 4 connections")
@@ -27,8 +33,7 @@ def test_spread_table_has_rows_bars_connections_and_verdict():
     assert row.split()[:3] == ["replica-1", "136", "0.340"]
     assert row.endswith("#" * round(0.34 * BAR_WIDTH))
     assert "(expected 3 replicas; fair share 0.333)" in lines
-    assert any(line.split()[:3] == ["3", "100", "0"] and "replica-3 33" in line
-               for line in lines)
+    assert any(line.split()[:3] == ["3", "100", "0"] and "replica-3 33" in line for line in lines)
     assert "latency ms   p50 1.000  p90 1.000  p99 1.000  max 1.000" in lines
     assert "throughput   800.0 calls/s over 0.500 s" in lines
     assert "failures     none" in lines
@@ -65,14 +70,21 @@ def test_cannot_judge_is_its_own_verdict_line():
     assert result["cannot_judge"] and not result["passed"]
     text = render_table(result)
     assert "verdict      CANNOT JUDGE: expected spread, observed spread" in text.splitlines()
-    assert "calls        12 (--calls 12 given: at least 3 per connection; per-request balancing " \
-           "would fail spread by chance up to 1 with 32 replicas)" in text
+    assert (
+        "calls        12 (--calls 12 given: at least 3 per connection; per-request balancing "
+        "would fail spread by chance up to 1 with 32 replicas)" in text
+    )
 
 
 def _timeline_result(seconds: int, replicas: int) -> dict:
     records = [(t / 10, t % 2, f"r{t % replicas:02d}", "OK", 0.001) for t in range(seconds * 10)]
-    run = PacedRun(records=records, start_unix=0.0, sent_span_s=float(seconds),
-                   max_lag_s=0.0, sent=len(records))
+    run = PacedRun(
+        records=records,
+        start_unix=0.0,
+        sent_span_s=float(seconds),
+        max_lag_s=0.0,
+        sent=len(records),
+    )
     tl = build_timeline(run, rate=10.0, duration=float(seconds), connections=2)
     result = result_of(tallies_of(records, 2))
     result.update(schema="grpclab.probe/v2", timeline=tl)

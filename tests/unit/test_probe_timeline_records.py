@@ -11,23 +11,40 @@ from grpclab.probe.timeline import PacedRun
 
 # ---------------------------------------------------------------------------- pure parts
 
+
 def test_timeline_of_synthetic_records():
-    records = [(0.0, 0, "a", "OK", 0.001), (0.5, 1, "b", "OK", 0.002),
-               (1.0, 0, "a", "OK", 0.001), (1.2, 0, None, "UNAVAILABLE", 0.003),
-               (1.5, 0, "b", "OK", 0.001), (2.5, 1, "b", "OK", 0.001)]
-    run = PacedRun(records=list(reversed(records)), start_unix=100.0, sent_span_s=3.0,
-                   max_lag_s=0.0, sent=6)
+    records = [
+        (0.0, 0, "a", "OK", 0.001),
+        (0.5, 1, "b", "OK", 0.002),
+        (1.0, 0, "a", "OK", 0.001),
+        (1.2, 0, None, "UNAVAILABLE", 0.003),
+        (1.5, 0, "b", "OK", 0.001),
+        (2.5, 1, "b", "OK", 0.001),
+    ]
+    run = PacedRun(
+        records=list(reversed(records)), start_unix=100.0, sent_span_s=3.0, max_lag_s=0.0, sent=6
+    )
     tl = timeline.build_timeline(run, rate=2.0, duration=3.0, connections=2)
     assert tl["calls"][3] == [1.2, 0, None, "UNAVAILABLE", None]
     assert tl["per_second"] == [
         {"t": 0, "calls": 2, "replicas": {"a": 1, "b": 1}, "failed": 0, "failures": {}},
-        {"t": 1, "calls": 3, "replicas": {"a": 1, "b": 1}, "failed": 1,
-         "failures": {"UNAVAILABLE": 1}},
+        {
+            "t": 1,
+            "calls": 3,
+            "replicas": {"a": 1, "b": 1},
+            "failed": 1,
+            "failures": {"UNAVAILABLE": 1},
+        },
         {"t": 2, "calls": 1, "replicas": {"b": 1}, "failed": 0, "failures": {}},
     ]
-    assert tl["connections"][0] == {"index": 0, "replicas": ["a", "b"], "segments": [
-        {"replica": "a", "from_s": 0.0, "to_s": 1.0, "calls": 2},
-        {"replica": "b", "from_s": 1.5, "to_s": 1.5, "calls": 1}]}
+    assert tl["connections"][0] == {
+        "index": 0,
+        "replicas": ["a", "b"],
+        "segments": [
+            {"replica": "a", "from_s": 0.0, "to_s": 1.0, "calls": 2},
+            {"replica": "b", "from_s": 1.5, "to_s": 1.5, "calls": 1},
+        ],
+    }
     assert tl["achieved_rate"] == 2.0 and tl["max_in_flight"] == 1
     tallies = timeline.tallies_of(records, 2)
     assert tallies[0].replicas == {"a": 2, "b": 1} and tallies[0].failures == {"UNAVAILABLE": 1}
@@ -36,18 +53,25 @@ def test_timeline_of_synthetic_records():
 
 # ---------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--duration", "5", "--rate", "10", "--calls", "100"], "--duration and --calls are two modes"),
-    (["--duration", "5"], "--duration and --rate go together"),
-    (["--rate", "5"], "--duration and --rate go together"),
-    (["--duration", "5", "--rate", "10", "--concurrency", "2"], "--concurrency does not apply"),
-    (["--duration", "0", "--rate", "10"], "--duration must be a positive number of seconds"),
-    (["--duration", "1e9", "--rate", "10"], "at most 86400"),
-    (["--duration", "5", "--rate", "nan"], "--rate must be a positive number of calls"),
-    (["--duration", "5", "--rate", "1e6"], "at most 10000"),
-    (["--duration", "1", "--rate", "2"], "makes 2 calls, fewer than --connections 4"),
-    (["--duration", "86400", "--rate", "100"], "more than 1000000 (every call is recorded)"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--duration", "5", "--rate", "10", "--calls", "100"],
+            "--duration and --calls are two modes",
+        ),
+        (["--duration", "5"], "--duration and --rate go together"),
+        (["--rate", "5"], "--duration and --rate go together"),
+        (["--duration", "5", "--rate", "10", "--concurrency", "2"], "--concurrency does not apply"),
+        (["--duration", "0", "--rate", "10"], "--duration must be a positive number of seconds"),
+        (["--duration", "1e9", "--rate", "10"], "at most 86400"),
+        (["--duration", "5", "--rate", "nan"], "--rate must be a positive number of calls"),
+        (["--duration", "5", "--rate", "1e6"], "at most 10000"),
+        (["--duration", "1", "--rate", "2"], "makes 2 calls, fewer than --connections 4"),
+        (["--duration", "86400", "--rate", "100"], "more than 1000000 (every call is recorded)"),
+    ],
+)
 def test_bad_paced_arguments_are_one_line_exit_2(capsys, args, message):
     status = probe.main(["--target", "127.0.0.1:50051", *args])
     out, err = capsys.readouterr()

@@ -10,8 +10,9 @@ from grpclab.apps.protos import generate, helloworld_pb2
 def test_generated_modules_match_the_proto(tmp_path: Path):
     fresh = generate.generate(tmp_path)
     committed = generate.PROTO.parent
-    stale = [path.name for path in fresh
-             if path.read_bytes() != (committed / path.name).read_bytes()]
+    stale = [
+        path.name for path in fresh if path.read_bytes() != (committed / path.name).read_bytes()
+    ]
     assert not stale, (
         f"stale generated modules {stale}: run `python -m grpclab.apps.protos.generate` and commit"
     )

@@ -17,14 +17,24 @@ def test_name_comes_from_flag_then_pod_name_then_hostname(monkeypatch):
 
 
 def test_connection_options_map_seconds_to_grpc_milliseconds_and_zero_is_off():
-    assert connection_options({"max_connection_age": 30, "max_connection_age_grace": 5,
-                               "max_connection_idle": 10, "keepalive_time": 20,
-                               "keepalive_timeout": 10}) == [
-        ("grpc.max_connection_age_ms", 30000), ("grpc.max_connection_age_grace_ms", 5000),
-        ("grpc.max_connection_idle_ms", 10000), ("grpc.keepalive_time_ms", 20000),
-        ("grpc.keepalive_timeout_ms", 10000)]
+    assert connection_options(
+        {
+            "max_connection_age": 30,
+            "max_connection_age_grace": 5,
+            "max_connection_idle": 10,
+            "keepalive_time": 20,
+            "keepalive_timeout": 10,
+        }
+    ) == [
+        ("grpc.max_connection_age_ms", 30000),
+        ("grpc.max_connection_age_grace_ms", 5000),
+        ("grpc.max_connection_idle_ms", 10000),
+        ("grpc.keepalive_time_ms", 20000),
+        ("grpc.keepalive_timeout_ms", 10000),
+    ]
     assert connection_options({"max_connection_age": 0, "keepalive_time": 0.0004}) == [
-        ("grpc.keepalive_time_ms", 1)]
+        ("grpc.keepalive_time_ms", 1)
+    ]
     assert connection_options({}) == []
 
 

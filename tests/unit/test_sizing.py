@@ -14,8 +14,9 @@ from grpclab.probe.verdict import PINNED, SPREAD, Expectation, Tally, judge
 # ---------------------------------------------------------------------------- the rule
 
 
-@pytest.mark.parametrize(("replicas", "connections"),
-                         [(2, 4), (3, 4), (10, 4), (32, 4), (32, 1), (32, 16), (100, 4)])
+@pytest.mark.parametrize(
+    ("replicas", "connections"), [(2, 4), (3, 4), (10, 4), (32, 4), (32, 1), (32, 16), (100, 4)]
+)
 def test_the_sized_count_is_the_fewest_below_one_in_a_million(replicas, connections):
     n = sizing.calls_per_connection(replicas, connections, min_share=0.5)
     assert spread_chance([n] * connections, replicas, 0.5) < 1e-6
@@ -31,8 +32,11 @@ def test_the_union_bound_counts_every_connection_and_every_replica():
     assert spread_chance([100] * 4, 32) == pytest.approx(miss_chance(100, 32, connections=4))
     # the share term: some replica below half its fair share of all calls, exact binomial tail
     assert share_chance(90, 3, 0.5) == pytest.approx(
-        3 * sum(__import__("math").comb(90, k) * (1 / 3) ** k * (2 / 3) ** (90 - k)
-                for k in range(15)))
+        3
+        * sum(
+            __import__("math").comb(90, k) * (1 / 3) ** k * (2 / 3) ** (90 - k) for k in range(15)
+        )
+    )
     assert share_chance(1000, 3, 0.0) == 0.0 and share_chance(10, 1, 0.5) == 0.0
 
 
@@ -70,12 +74,18 @@ def test_plans():
 
 
 def test_auto_concurrency_rises_with_the_calls_within_a_bound():
-    assert [sizing.auto_concurrency(n, 4, 4096) for n in (25, 100, 101, 450, 5000)] == \
-        [1, 1, 2, 5, sizing.MAX_AUTO_CONCURRENCY]
+    assert [sizing.auto_concurrency(n, 4, 4096) for n in (25, 100, 101, 450, 5000)] == [
+        1,
+        1,
+        2,
+        5,
+        sizing.MAX_AUTO_CONCURRENCY,
+    ]
     assert sizing.auto_concurrency(5000, 1000, 4096) == 4  # never past MAX_IN_FLIGHT in all
 
 
 # ---------------------------------------------------------------------------- the verdict
+
 
 def _uniform(replicas: int, calls: int, rng: random.Random) -> Tally:
     tally = Tally()
@@ -100,8 +110,9 @@ def test_pinned_connections_are_judged_even_with_few_calls():
     assert verdict.observed == PINNED and not verdict.passed and not verdict.cannot_judge
     assert pinned_chance([100] * 4, 32) < 1e-100
     # ... but one call per connection on one replica is no evidence at all
-    assert judge([Tally({f"r{i}": 1}) for i in range(4)],
-                 Expectation(expect=SPREAD, replicas=32)).cannot_judge
+    assert judge(
+        [Tally({f"r{i}": 1}) for i in range(4)], Expectation(expect=SPREAD, replicas=32)
+    ).cannot_judge
 
 
 def test_enough_calls_are_judged_and_a_miss_is_not_met():
@@ -116,6 +127,7 @@ def test_sized_tallies_pass_spread_in_simulation():
     rng = random.Random(12)
     n = sizing.calls_per_connection(32, 4)
     for _ in range(200):
-        verdict = judge([_uniform(32, n, rng) for _ in range(4)],
-                        Expectation(expect=SPREAD, replicas=32))
+        verdict = judge(
+            [_uniform(32, n, rng) for _ in range(4)], Expectation(expect=SPREAD, replicas=32)
+        )
         assert verdict.passed, verdict.summary

@@ -14,8 +14,12 @@ MAX_CHARS, MAX_LINES = 200, 3
 
 
 def yaml_files() -> list[Path]:
-    return sorted(path for folder in FOLDERS for pattern in ("*.yml", "*.yaml")
-                  for path in (ROOT / folder).rglob(pattern))
+    return sorted(
+        path
+        for folder in FOLDERS
+        for pattern in ("*.yml", "*.yaml")
+        for path in (ROOT / folder).rglob(pattern)
+    )
 
 
 def scalars(node: yaml.Node):
@@ -32,7 +36,7 @@ def scalars(node: yaml.Node):
 
 def source_lines(text: str, node: yaml.ScalarNode) -> int:
     """Lines of the file the scalar spans (a block scalar's indicator line not counted)."""
-    lines = text[node.start_mark.index:node.end_mark.index].rstrip().splitlines()
+    lines = text[node.start_mark.index : node.end_mark.index].rstrip().splitlines()
     if node.style in ("|", ">"):
         lines = lines[1:]
     return len(lines)
@@ -51,19 +55,24 @@ def long_templated_values(path: Path) -> list[str]:
             lines = source_lines(text, node)
             if len(value) > MAX_CHARS or lines > MAX_LINES:
                 where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-                found.append(f"{where}:{node.start_mark.line + 1}: "
-                             f"{len(value)} characters, {lines} lines")
+                found.append(
+                    f"{where}:{node.start_mark.line + 1}: {len(value)} characters, {lines} lines"
+                )
     return found
 
 
 def test_the_scan_sees_the_files_and_measures_them(tmp_path: Path) -> None:
     assert ROOT / "playbooks" / "prelude.yml" in yaml_files()
     sample = tmp_path / "sample.yml"
-    sample.write_text("short: \"{{ a }}\"\nlong: >-\n  {{ a\n     | b\n     | c\n     | d }}\n"
-                      f"wide: \"{{{{ {'x' * 200} }}}}\"\nplain: {'y' * 300}\n")
+    sample.write_text(
+        'short: "{{ a }}"\nlong: >-\n  {{ a\n     | b\n     | c\n     | d }}\n'
+        f'wide: "{{{{ {"x" * 200} }}}}"\nplain: {"y" * 300}\n'
+    )
     found = long_templated_values(sample)
     assert [line.split(": ", 1)[1] for line in found] == [
-        "28 characters, 4 lines", "206 characters, 1 lines"], found
+        "28 characters, 4 lines",
+        "206 characters, 1 lines",
+    ], found
 
 
 def test_no_templated_value_is_over_200_characters_or_3_lines() -> None:

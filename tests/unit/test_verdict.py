@@ -20,10 +20,14 @@ from grpclab.probe.verdict import (
 )
 
 
-def tally(replicas: dict[str, int], failures: dict[str, int] | None = None,
-          latency_s: float = 0.001) -> Tally:
-    return Tally(replicas=dict(replicas), failures=dict(failures or {}),
-                 latencies_s=[latency_s] * sum(replicas.values()))
+def tally(
+    replicas: dict[str, int], failures: dict[str, int] | None = None, latency_s: float = 0.001
+) -> Tally:
+    return Tally(
+        replicas=dict(replicas),
+        failures=dict(failures or {}),
+        latencies_s=[latency_s] * sum(replicas.values()),
+    )
 
 
 EVEN = {"a": 34, "b": 33, "c": 33}
@@ -41,6 +45,7 @@ def pinned(replicas: int | None = 3, **kw: float) -> Expectation:
 
 # ---------------------------------------------------------------------------- the two paths
 
+
 def test_per_request_balancing_is_spread_with_equal_shares():
     verdict = judge(L7, spread())
     assert verdict.observed == SPREAD and verdict.passed
@@ -49,26 +54,33 @@ def test_per_request_balancing_is_spread_with_equal_shares():
     assert sum(r.share for r in verdict.replicas) == pytest.approx(1.0, abs=1e-3)
     assert all(r.connections == 4 for r in verdict.replicas)
     assert verdict.jain_index > 0.999
-    assert verdict.summary == ("each of 4 connections reached all 3 replicas "
-                               "(shares 0.34/0.33/0.33); expected spread")
+    assert verdict.summary == (
+        "each of 4 connections reached all 3 replicas (shares 0.34/0.33/0.33); expected spread"
+    )
     assert verdict.reasons == []
 
 
 def test_per_request_balancing_fails_pinned_and_says_which_connection():
     verdict = judge(L7, pinned())
     assert verdict.observed == SPREAD and not verdict.passed
-    assert verdict.reasons[0].startswith("4 of 4 connections reached more than one replica: "
-                                         "connection 0 reached a 34, b 33, c 33")
+    assert verdict.reasons[0].startswith(
+        "4 of 4 connections reached more than one replica: connection 0 reached a 34, b 33, c 33"
+    )
     assert "expected pinned: not met, 4 of 4 connections" in verdict.summary
 
 
 def test_per_connection_balancing_is_pinned():
     verdict = judge(L4, pinned())
     assert verdict.observed == PINNED and verdict.passed
-    assert [c.replicas for c in verdict.connections] == [{"a": 100}, {"b": 100}, {"a": 100},
-                                                         {"c": 100}]
-    assert verdict.summary.startswith("each of 4 connections stayed on 1 replica "
-                                      "(3 of 3 replicas used: a 200, b 100, c 100)")
+    assert [c.replicas for c in verdict.connections] == [
+        {"a": 100},
+        {"b": 100},
+        {"a": 100},
+        {"c": 100},
+    ]
+    assert verdict.summary.startswith(
+        "each of 4 connections stayed on 1 replica (3 of 3 replicas used: a 200, b 100, c 100)"
+    )
 
 
 def test_per_connection_balancing_fails_spread():
@@ -80,21 +92,26 @@ def test_per_connection_balancing_fails_spread():
 def test_every_connection_on_the_same_replica_reads_as_in_the_design():
     verdict = judge([tally({"a": 100}) for _ in range(4)], spread())
     assert verdict.observed == PINNED and not verdict.passed
-    assert verdict.summary.startswith("1 of 3 replicas served all 400 calls on each of 4 "
-                                      "connections; expected spread: not met, 4 of 4 "
-                                      "connections did not reach every replica")
+    assert verdict.summary.startswith(
+        "1 of 3 replicas served all 400 calls on each of 4 "
+        "connections; expected spread: not met, 4 of 4 "
+        "connections did not reach every replica"
+    )
     assert "only 1 of 3 expected replicas answered" in verdict.reasons
     assert judge([tally({"a": 100}) for _ in range(4)], pinned()).passed
 
 
 # ---------------------------------------------------------------------------- edge cases
 
+
 def test_a_replica_missing_from_one_connection_is_mixed_and_not_spread():
     tallies = [tally({"a": 50, "b": 50}), tally(EVEN), tally(EVEN)]
     verdict = judge(tallies, spread())
     assert verdict.observed == MIXED and not verdict.passed
-    assert "1 of 3 connections did not reach every replica: connection 0 reached 2 of 3 " \
-           "(missing c)" in verdict.reasons[0]
+    assert (
+        "1 of 3 connections did not reach every replica: connection 0 reached 2 of 3 "
+        "(missing c)" in verdict.reasons[0]
+    )
     assert verdict.summary.startswith("connections reached 2 to 3 of 3 replicas (2 of 3 reached")
     assert not judge(tallies, pinned()).passed
 
@@ -155,8 +172,7 @@ def test_a_single_connection_pinned_is_warned_about():
     verdict = judge([tally({"a": 100})], pinned())
     assert verdict.passed
     assert any("only one connection" in w for w in verdict.warnings)
-    assert verdict.summary.startswith("1 of 3 replicas served all 100 calls on the only "
-                                      "connection")
+    assert verdict.summary.startswith("1 of 3 replicas served all 100 calls on the only connection")
 
 
 def test_one_replica_expected_says_pinned_and_spread_look_the_same():
@@ -182,8 +198,9 @@ def test_zero_successful_calls_is_failed():
         verdict = judge(tallies, expectation)
         assert verdict.observed == FAILED and not verdict.passed
         assert verdict.reasons == ["no call succeeded (UNAVAILABLE 400)"]
-        assert verdict.summary.startswith("no call succeeded on any of 4 connections; "
-                                          "400 of 400 calls failed (UNAVAILABLE 400)")
+        assert verdict.summary.startswith(
+            "no call succeeded on any of 4 connections; 400 of 400 calls failed (UNAVAILABLE 400)"
+        )
     verdict = judge(tallies, Expectation())
     assert verdict.passed  # none always passes, and still reports
     assert verdict.jain_index is None and verdict.latency_ms.p50 is None
@@ -204,8 +221,9 @@ def test_a_connection_without_a_successful_call_fails_both_verdicts():
 def test_more_replicas_expected_than_seen():
     verdict = judge(L7, spread(replicas=4))
     assert not verdict.passed
-    assert verdict.reasons[0].endswith("connection 0 reached 3 of 4 (missing 1 replica that "
-                                       "never answered)")
+    assert verdict.reasons[0].endswith(
+        "connection 0 reached 3 of 4 (missing 1 replica that never answered)"
+    )
     assert "only 3 of 4 expected replicas answered" in verdict.reasons
     assert verdict.summary.startswith("each of 4 connections reached 3 of 4 replicas")
     # the missing replica counts as a zero in the fairness index
@@ -264,16 +282,24 @@ def test_merge_adds_worker_tallies_of_one_connection():
     assert len(merged.latencies_s) == 4
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"expect": "sideways"}, {"replicas": 0}, {"min_share": 1.5}, {"min_share": -0.1},
-    {"max_error_rate": 2.0}, {"min_share": math.nan},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"expect": "sideways"},
+        {"replicas": 0},
+        {"min_share": 1.5},
+        {"min_share": -0.1},
+        {"max_error_rate": 2.0},
+        {"min_share": math.nan},
+    ],
+)
 def test_expectation_refuses_bad_values(kwargs):
     with pytest.raises(ValueError):
         Expectation(**kwargs)
 
 
 # ---------------------------------------------------------------------------- statistics
+
 
 def test_jain_index():
     assert jain_index([5, 5, 5]) == pytest.approx(1.0)
@@ -313,8 +339,10 @@ def test_too_few_calls_per_connection_are_warned_about():
     assert verdict.passed and not verdict.cannot_judge  # a pass is proof, however few the calls
     # reach: 4 connections x 3 replicas x (2/3)^8 = 0.468; share: 3 x P[Bin(32, 1/3) <= 5]
     assert verdict.spread_chance == pytest.approx(0.533, abs=0.001)
-    assert any("with 8 successful calls on a connection" in w and "by chance up to 53.3%" in w
-               for w in verdict.warnings)
+    assert any(
+        "with 8 successful calls on a connection" in w and "by chance up to 53.3%" in w
+        for w in verdict.warnings
+    )
     assert not any("by chance" in w for w in judge(L7, spread()).warnings)
     assert not any("by chance" in w for w in judge(few, pinned()).warnings)
     assert miss_chance(100, 3) < 1e-15 and miss_chance(1, 3) == 1.0 and miss_chance(5, 1) == 0.0

@@ -33,8 +33,7 @@ log = logging.getLogger("grpclab.apps.client")
 DNS_ENV = "GRPCLAB_DNS"
 # gRPC's resolver schemes: "host:port" also reads as "scheme:rest", so it is a URI only for one
 # of these or when the rest starts with "//"
-_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds",
-                      "google-c2p"})
+_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds", "google-c2p"})
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)\Z", re.DOTALL)
 _HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})\Z")
 
@@ -42,8 +41,9 @@ _HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})\Z")
 def has_scheme(target: str) -> bool:
     """Whether gRPC reads ``target`` as a URI with a resolver scheme."""
     match = _SCHEME_RE.match(target)
-    return match is not None and (match.group(1).lower() in _SCHEMES
-                                  or match.group(2).startswith("//"))
+    return match is not None and (
+        match.group(1).lower() in _SCHEMES or match.group(2).startswith("//")
+    )
 
 
 def dns_server_problem(dns_server: str) -> str | None:
@@ -68,21 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Call /helloworld.Greeter/SayHello every --interval seconds "
         "and log who answered.",
     )
-    parser.add_argument("--target", default=os.environ.get("SERVER_URL"),
-                        help="server address, e.g. grpc-server.grpc-server:50051 "
-                        "(default: $SERVER_URL)")
-    parser.add_argument("--interval", type=float, default=1.0,
-                        help="seconds between calls (default: %(default)s)")
-    parser.add_argument("--count", type=int, default=0,
-                        help="number of calls, 0 for forever (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="deadline of each call in seconds (default: %(default)s)")
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("SERVER_URL"),
+        help="server address, e.g. grpc-server.grpc-server:50051 (default: $SERVER_URL)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between calls (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--count", type=int, default=0, help="number of calls, 0 for forever (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="deadline of each call in seconds (default: %(default)s)",
+    )
     parser.add_argument("--name", default="grpclab-client", help="name sent in each request")
     return parser
 
 
-def run(target: str, *, interval: float, count: int, timeout: float, name: str,
-        stop: threading.Event) -> int:
+def run(
+    target: str, *, interval: float, count: int, timeout: float, name: str, stop: threading.Event
+) -> int:
     """Make the calls; return how many failed."""
     failed = 0
     with grpc.insecure_channel(target) as channel:
@@ -108,10 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.target:
         parser.error("no target: give --target or set SERVER_URL")
     # the comparisons are also false for nan
-    if not (0 <= args.interval <= MAX_SECONDS and 0 < args.timeout <= MAX_SECONDS) \
-            or args.count < 0:
-        parser.error(f"--interval must be 0 to {MAX_SECONDS:g} seconds, --timeout above 0 and "
-                     f"at most {MAX_SECONDS:g}, --count >= 0")
+    if (
+        not (0 <= args.interval <= MAX_SECONDS and 0 < args.timeout <= MAX_SECONDS)
+        or args.count < 0
+    ):
+        parser.error(
+            f"--interval must be 0 to {MAX_SECONDS:g} seconds, --timeout above 0 and "
+            f"at most {MAX_SECONDS:g}, --count >= 0"
+        )
     dns_server = os.environ.get(DNS_ENV, "")
     problem = dns_server and dns_server_problem(dns_server)
     if problem:
@@ -123,8 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     log.info("client calling %s every %ss", target, args.interval)
     try:
-        failed = run(target, interval=args.interval, count=args.count, timeout=args.timeout,
-                     name=args.name, stop=stop)
+        failed = run(
+            target,
+            interval=args.interval,
+            count=args.count,
+            timeout=args.timeout,
+            name=args.name,
+            stop=stop,
+        )
     except ValueError as error:  # grpc rejects a malformed target when the channel is made
         print(f"grpclab-client: error: bad target {args.target!r}: {error}", file=sys.stderr)
         return ExitStatus.ERROR

@@ -94,15 +94,23 @@ class Greeter(helloworld_pb2_grpc.GreeterServicer):
 class GreeterServer:
     """A started Greeter with its health service; ``drain()`` is what SIGTERM does."""
 
-    def __init__(self, name: str, address: str, port: int, *, delay: float = 0.0,
-                 max_workers: int = 32,
-                 connection: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        port: int,
+        *,
+        delay: float = 0.0,
+        max_workers: int = 32,
+        connection: Mapping[str, float] | None = None,
+    ) -> None:
         self.name = name
         self.endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         # grpcio sets SO_REUSEPORT by default: two replicas could then share one address unnoticed
         options = [("grpc.so_reuseport", 0), *connection_options(connection or {})]
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                   options=options)
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers), options=options
+        )
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
         self._health = health.HealthServicer()
         self._hurry = threading.Event()
@@ -139,37 +147,79 @@ def build_parser() -> argparse.ArgumentParser:
         "'hostname' response metadata.",
     )
     parser.add_argument("--name", help="replica name (default: $POD_NAME, else the hostname)")
-    parser.add_argument("--address", default=default_address(),
-                        help="address to bind (default: $POD_IP, else 0.0.0.0)")
+    parser.add_argument(
+        "--address",
+        default=default_address(),
+        help="address to bind (default: $POD_IP, else 0.0.0.0)",
+    )
     parser.add_argument("--port", type=int, default=50051, help="port (default: %(default)s)")
-    parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds calls in flight get to finish once the server stops "
-                        "(SIGTERM, then --drain-delay) (default: %(default)s)")
-    parser.add_argument("--drain-delay", type=float, default=0.0, metavar="S",
-                        help="seconds the server keeps serving new calls after SIGTERM, while its "
-                        "health says NOT_SERVING, before it stops and --grace begins "
-                        "(default: %(default)s)")
-    parser.add_argument("--delay", type=float, default=0.0,
-                        help="seconds each call takes, to simulate work (default: %(default)s)")
-    parser.add_argument("--max-workers", type=int, default=32,
-                        help="threads serving calls (default: %(default)s)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds calls in flight get to finish once the server stops "
+        "(SIGTERM, then --drain-delay) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds the server keeps serving new calls after SIGTERM, while its "
+        "health says NOT_SERVING, before it stops and --grace begins "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds each call takes, to simulate work (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=32, help="threads serving calls (default: %(default)s)"
+    )
     manage = parser.add_argument_group(
-        "connection management", "gRPC server options, in seconds; 0 (the default) leaves "
-        "the option off")
-    manage.add_argument("--max-connection-age", type=float, default=0.0, metavar="S",
-                        help="send GOAWAY to a connection this old, so its client reconnects "
-                        "(grpc.max_connection_age_ms)")
-    manage.add_argument("--max-connection-age-grace", type=float, default=0.0, metavar="S",
-                        help="then let its calls in flight finish this long before closing it "
-                        "(grpc.max_connection_age_grace_ms)")
-    manage.add_argument("--max-connection-idle", type=float, default=0.0, metavar="S",
-                        help="close a connection without calls for this long "
-                        "(grpc.max_connection_idle_ms)")
-    manage.add_argument("--keepalive-time", type=float, default=0.0, metavar="S",
-                        help="ping the client after this long (grpc.keepalive_time_ms)")
-    manage.add_argument("--keepalive-timeout", type=float, default=0.0, metavar="S",
-                        help="close the connection when a ping is not answered within this "
-                        "(grpc.keepalive_timeout_ms)")
+        "connection management",
+        "gRPC server options, in seconds; 0 (the default) leaves the option off",
+    )
+    manage.add_argument(
+        "--max-connection-age",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="send GOAWAY to a connection this old, so its client reconnects "
+        "(grpc.max_connection_age_ms)",
+    )
+    manage.add_argument(
+        "--max-connection-age-grace",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="then let its calls in flight finish this long before closing it "
+        "(grpc.max_connection_age_grace_ms)",
+    )
+    manage.add_argument(
+        "--max-connection-idle",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="close a connection without calls for this long (grpc.max_connection_idle_ms)",
+    )
+    manage.add_argument(
+        "--keepalive-time",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="ping the client after this long (grpc.keepalive_time_ms)",
+    )
+    manage.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="close the connection when a ping is not answered within this "
+        "(grpc.keepalive_timeout_ms)",
+    )
     return parser
 
 
@@ -184,8 +234,7 @@ def connection_error(seconds: Mapping[str, float]) -> str | None:
         # written so that nan fails too: every comparison with nan is false
         if not (value == 0 or 0.001 <= value <= MAX_SECONDS):
             flag = "--" + key.replace("_", "-")
-            return (f"{flag} must be 0 (off) or 0.001 to {MAX_SECONDS:g} seconds, "
-                    f"not {value:g}")
+            return f"{flag} must be 0 (off) or 0.001 to {MAX_SECONDS:g} seconds, not {value:g}"
     return None
 
 
@@ -195,14 +244,22 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"grpclab-server: error: --port {args.port} is not a TCP port", file=sys.stderr)
         return ExitStatus.ERROR
-    if not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS) \
-            or args.max_workers < 1:  # the comparisons are also false for nan
-        print(f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
-              "seconds, --max-workers >= 1", file=sys.stderr)
+    if (
+        not (0 <= args.grace <= MAX_SECONDS and 0 <= args.delay <= MAX_SECONDS)
+        or args.max_workers < 1
+    ):  # the comparisons are also false for nan
+        print(
+            f"grpclab-server: error: --grace and --delay must be 0 to {MAX_SECONDS:g} "
+            "seconds, --max-workers >= 1",
+            file=sys.stderr,
+        )
         return ExitStatus.ERROR
     if not 0 <= args.drain_delay <= MAX_SECONDS:
-        print(f"grpclab-server: error: --drain-delay must be 0 to {MAX_SECONDS:g} seconds, "
-              f"not {args.drain_delay:g}", file=sys.stderr)
+        print(
+            f"grpclab-server: error: --drain-delay must be 0 to {MAX_SECONDS:g} seconds, "
+            f"not {args.drain_delay:g}",
+            file=sys.stderr,
+        )
         return ExitStatus.ERROR
     connection = connection_seconds(args)
     problem = connection_error(connection)
@@ -214,13 +271,21 @@ def main(argv: list[str] | None = None) -> int:
     problem = bind_error(args.address, args.port)
     if problem is None:
         try:
-            server = GreeterServer(name, args.address, args.port, delay=args.delay,
-                                   max_workers=args.max_workers, connection=connection)
+            server = GreeterServer(
+                name,
+                args.address,
+                args.port,
+                delay=args.delay,
+                max_workers=args.max_workers,
+                connection=connection,
+            )
         except RuntimeError as error:
             problem = str(error)
     if problem is not None:
-        print(f"grpclab-server: error: cannot listen on {args.address}:{args.port}: {problem}",
-              file=sys.stderr)
+        print(
+            f"grpclab-server: error: cannot listen on {args.address}:{args.port}: {problem}",
+            file=sys.stderr,
+        )
         return ExitStatus.ERROR
 
     stopping = threading.Event()
@@ -230,10 +295,16 @@ def main(argv: list[str] | None = None) -> int:
             server.hurry()  # a second signal: stop now, without the rest of the delay
             return
         stopping.set()
-        log.info("%s draining (signal %d), drain delay %.1fs, grace %.1fs", name, signum,
-                 args.drain_delay, args.grace)
-        threading.Thread(target=server.drain, args=(args.grace, args.drain_delay),
-                         daemon=True).start()
+        log.info(
+            "%s draining (signal %d), drain delay %.1fs, grace %.1fs",
+            name,
+            signum,
+            args.drain_delay,
+            args.grace,
+        )
+        threading.Thread(
+            target=server.drain, args=(args.grace, args.drain_delay), daemon=True
+        ).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, on_sigterm)
@@ -241,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("server %s listening on %s", name, server.endpoint)
     managed = connection_options(connection)
     if managed:
-        log.info("server %s connection management: %s", name,
-                 ", ".join(f"{option}={ms}" for option, ms in managed))
+        log.info(
+            "server %s connection management: %s",
+            name,
+            ", ".join(f"{option}={ms}" for option, ms in managed),
+        )
     server.wait()
     log.info("server %s stopped", name)
     return ExitStatus.SUCCESS

@@ -63,7 +63,6 @@ class Budgets:
         return self.max_age_s * 1.1 + self.max_age_grace_s
 
 
-
 @dataclass(frozen=True)
 class Expectation:
     """One promise of a remedy for an action. ``budget`` None with a metric that needs one: not
@@ -80,13 +79,11 @@ class Expectation:
         return self.metric == REACH_NEVER or self.budget is not None
 
 
-
 @dataclass(frozen=True)
 class Check:
     expectation: Expectation
     seen: str  # the figure, in words
     outcome: str  # "pass", "fail" or "not judged"
-
 
 
 @dataclass(frozen=True)
@@ -102,20 +99,33 @@ class Judgement:
         """For the report JSON: the verdict, the figures (with their totals) and each check."""
         fig = self.figures
         return {
-            "remedy": self.remedy, "action": self.action, "passed": self.passed,
+            "remedy": self.remedy,
+            "action": self.action,
+            "passed": self.passed,
             "summary": self.line,
-            "figures": {**asdict(fig), "new_replicas": list(fig.new_replicas),
-                        "all_reached_s": fig.all_reached_s, "all_served_s": fig.all_served_s,
-                        "failed_calls": fig.failed_calls},
-            "checks": [{"metric": c.expectation.metric, "budget": c.expectation.budget,
-                        "judged": c.expectation.judged, "why": c.expectation.why,
-                        "seen": c.seen, "outcome": c.outcome} for c in self.checks],
+            "figures": {
+                **asdict(fig),
+                "new_replicas": list(fig.new_replicas),
+                "all_reached_s": fig.all_reached_s,
+                "all_served_s": fig.all_served_s,
+                "failed_calls": fig.failed_calls,
+            },
+            "checks": [
+                {
+                    "metric": c.expectation.metric,
+                    "budget": c.expectation.budget,
+                    "judged": c.expectation.judged,
+                    "why": c.expectation.why,
+                    "seen": c.seen,
+                    "outcome": c.outcome,
+                }
+                for c in self.checks
+            ],
         }
 
 
 # ---------------------------------------------------------------------------------------------
 # figures
-
 
 
 L4 = ("baseline", "cilium-l4")
@@ -136,56 +146,94 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
 
     if action == "scale-out":
         if remedy == "cilium":
-            expect(REACH_ALL, b.l7_reach_s, "Envoy balances each request: every connection "
-                   "reaches a new replica as soon as it is an endpoint")
+            expect(
+                REACH_ALL,
+                b.l7_reach_s,
+                "Envoy balances each request: every connection "
+                "reaches a new replica as soon as it is an endpoint",
+            )
             expect(FAIR, b.l7_fair_s, "per request balancing evens the shares out")
         elif remedy in L4:
-            expect(REACH_NEVER, None, "a connection is balanced once, when it opens: existing "
-                   "connections never reach a new replica")
+            expect(
+                REACH_NEVER,
+                None,
+                "a connection is balanced once, when it opens: existing "
+                "connections never reach a new replica",
+            )
         elif remedy == "client-side":
-            expect(REACH_NEVER, None, "gRPC re-resolves DNS only when a connection breaks: "
-                   "nothing breaks, so the new pods get nothing")
+            expect(
+                REACH_NEVER,
+                None,
+                "gRPC re-resolves DNS only when a connection breaks: "
+                "nothing breaks, so the new pods get nothing",
+            )
         elif remedy == "client-side-max-age":
-            expect(REACH_ALL, b.reconnect_s + b.resolve_s, "max age closes every connection "
-                   "within age + 10 % jitter + grace; the client re-resolves and round-robins "
-                   "over every pod")
+            expect(
+                REACH_ALL,
+                b.reconnect_s + b.resolve_s,
+                "max age closes every connection "
+                "within age + 10 % jitter + grace; the client re-resolves and round-robins "
+                "over every pod",
+            )
         else:  # max-age
             rotations = b.max_age_rotations
-            expect(SERVED, None if rotations is None else rotations * b.reconnect_s,
-                   "each connection reconnects within age + 10 % jitter + grace and is "
-                   "balanced again, to one replica picked at random: a new replica is picked "
-                   f"within {rotations or 'a few'} reconnections of every connection")
+            expect(
+                SERVED,
+                None if rotations is None else rotations * b.reconnect_s,
+                "each connection reconnects within age + 10 % jitter + grace and is "
+                "balanced again, to one replica picked at random: a new replica is picked "
+                f"within {rotations or 'a few'} reconnections of every connection",
+            )
         expect(FAILED_CALLS, b.added_failed_calls, "adding replicas fails no call")
         return out
 
     if action == "crash":
-        expect(FAILED_CALLS, b.crash_failed_calls, "SIGKILL fails the calls in flight on that "
-               "replica and those sent before the loss is seen: how many depends on the rate "
-               "and the detection time, so it is recorded, not budgeted, unless a budget is given")
+        expect(
+            FAILED_CALLS,
+            b.crash_failed_calls,
+            "SIGKILL fails the calls in flight on that "
+            "replica and those sent before the loss is seen: how many depends on the rate "
+            "and the detection time, so it is recorded, not budgeted, unless a budget is given",
+        )
     elif remedy == "cilium":
-        expect(FAILED_CALLS, b.l7_graceful_failed_calls, "the server drains on SIGTERM, but "
-               "Cilium's Envoy has a reported loss during rolling updates (cilium/cilium#34991): "
-               "measured, not assumed zero, unless a budget is given")
+        expect(
+            FAILED_CALLS,
+            b.l7_graceful_failed_calls,
+            "the server drains on SIGTERM, but "
+            "Cilium's Envoy has a reported loss during rolling updates (cilium/cilium#34991): "
+            "measured, not assumed zero, unless a budget is given",
+        )
     else:
-        expect(FAILED_CALLS, b.graceful_failed_calls, "the server drains on SIGTERM (GOAWAY, "
-               "calls in flight finish), but SIGTERM races the endpoint's removal: a connection "
-               "the drain closes can reconnect to the terminating pod and fail until gRPC's "
-               "reconnect back-off ends (the lab shows 0 to ~100 calls at 200 calls/s): "
-               "measured, not promised, unless a budget is given")
+        expect(
+            FAILED_CALLS,
+            b.graceful_failed_calls,
+            "the server drains on SIGTERM (GOAWAY, "
+            "calls in flight finish), but SIGTERM races the endpoint's removal: a connection "
+            "the drain closes can reconnect to the terminating pod and fail until gRPC's "
+            "reconnect back-off ends (the lab shows 0 to ~100 calls at 200 calls/s): "
+            "measured, not promised, unless a budget is given",
+        )
     if remedy.startswith("client-side"):
-        expect(RECOVERY, b.recovery_s + b.resolve_s, "calls succeed again on every connection "
-               "once gRPC re-resolves DNS: when every address it knows is gone (a rollout), not "
-               "before its minimum time between resolutions")
+        expect(
+            RECOVERY,
+            b.recovery_s + b.resolve_s,
+            "calls succeed again on every connection "
+            "once gRPC re-resolves DNS: when every address it knows is gone (a rollout), not "
+            "before its minimum time between resolutions",
+        )
     else:
         expect(RECOVERY, b.recovery_s, "calls succeed again on every connection")
     if action == "delete-pod" and remedy == "cilium":
-        expect(REACH_ALL, b.l7_replace_s, "Envoy sends requests to the replacement pod as soon "
-               "as it is an endpoint (it starts after the delete: start and readiness count)")
+        expect(
+            REACH_ALL,
+            b.l7_replace_s,
+            "Envoy sends requests to the replacement pod as soon "
+            "as it is an endpoint (it starts after the delete: start and readiness count)",
+        )
     return out
 
 
-def rotations_needed(connections: int, replicas: int, new: int,
-                     miss_chance: float = 0.001) -> int:
+def rotations_needed(connections: int, replicas: int, new: int, miss_chance: float = 0.001) -> int:
     """Reconnections of every connection after which each of ``new`` replicas out of
     ``replicas`` has been picked by some connection, but for ``miss_chance``: each reconnection
     picks one replica at random (kube-proxy, Cilium's socket LB and the lab's tcp_proxy do)."""
@@ -217,9 +265,14 @@ def _check(exp: Expectation, fig: Figures) -> Check:
     budget = exp.budget
     if exp.metric == REACH_NEVER:
         reached = {name: n for name, n in fig.reached_by.items() if n}
-        seen = ("no connection reached a new replica" if not reached else
-                "; ".join(f"{n} of {fig.connections} connections reached {name}"
-                          for name, n in reached.items()))
+        seen = (
+            "no connection reached a new replica"
+            if not reached
+            else "; ".join(
+                f"{n} of {fig.connections} connections reached {name}"
+                for name, n in reached.items()
+            )
+        )
         ok = not reached
     elif exp.metric in (REACH_ALL, SERVED):
         per_replica = fig.reach_s if exp.metric == REACH_ALL else fig.served_s
@@ -227,25 +280,38 @@ def _check(exp: Expectation, fig: Figures) -> Check:
         if not fig.new_replicas:
             seen, ok = "no new replica", False
         elif missing and exp.metric == REACH_ALL:
-            seen = "not every connection reached the new replicas within the run (" + ", ".join(
-                f"{name} by {fig.reached_by[name]} of {fig.connections}" for name in missing) + ")"
+            seen = (
+                "not every connection reached the new replicas within the run ("
+                + ", ".join(
+                    f"{name} by {fig.reached_by[name]} of {fig.connections}" for name in missing
+                )
+                + ")"
+            )
             ok = False
         elif missing:
             seen, ok = f"{', '.join(missing)} served no call within the run", False
         else:
             value = max(v for v in per_replica.values() if v is not None)
-            seen = (f"every connection reached each new replica within {_s(value)}"
-                    if exp.metric == REACH_ALL
-                    else f"each new replica served calls within {_s(value)}")
+            seen = (
+                f"every connection reached each new replica within {_s(value)}"
+                if exp.metric == REACH_ALL
+                else f"each new replica served calls within {_s(value)}"
+            )
             ok = budget is None or value <= budget
     elif exp.metric == FAIR:
-        seen = ("shares never fair within the run" if fig.fair_s is None
-                else f"shares fair after {_s(fig.fair_s)}")
+        seen = (
+            "shares never fair within the run"
+            if fig.fair_s is None
+            else f"shares fair after {_s(fig.fair_s)}"
+        )
         ok = fig.fair_s is not None and (budget is None or fig.fair_s <= budget)
     elif exp.metric == FAILED_CALLS:
         n = fig.failed_calls
-        seen = (f"{n} failed call{'s' if n > 1 else ''} ({_codes(fig.failed)})" if fig.failed
-                else "no failed call")
+        seen = (
+            f"{n} failed call{'s' if n > 1 else ''} ({_codes(fig.failed)})"
+            if fig.failed
+            else "no failed call"
+        )
         ok = budget is None or fig.failed_calls <= budget
     else:  # RECOVERY
         if fig.recovery_s is None:
@@ -272,9 +338,13 @@ def _promise(exp: Expectation) -> str:
     }[exp.metric]
 
 
-def judge(timeline: Mapping[str, Any], remedy: str, action: Action,
-          budgets: Budgets | None = None,
-          expected: Sequence[Expectation] | None = None) -> Judgement:
+def judge(
+    timeline: Mapping[str, Any],
+    remedy: str,
+    action: Action,
+    budgets: Budgets | None = None,
+    expected: Sequence[Expectation] | None = None,
+) -> Judgement:
     """Hold the timeline's figures against the promises of ``remedy`` for ``action``.
 
     The line says what was seen (every check's figure), then "expected ..." and, when a promise
@@ -283,8 +353,12 @@ def judge(timeline: Mapping[str, Any], remedy: str, action: Action,
     b = budgets or Budgets()
     fig = measure(timeline, action, b.min_share, b.fair_window_s)
     if b.max_age_rotations is None:
-        b = replace(b, max_age_rotations=rotations_needed(
-            fig.connections, len(action.after), len(action.new), b.max_age_miss_chance))
+        b = replace(
+            b,
+            max_age_rotations=rotations_needed(
+                fig.connections, len(action.after), len(action.new), b.max_age_miss_chance
+            ),
+        )
     exps = list(expected) if expected is not None else expectations(remedy, action.name, b)
     checks = [_check(exp, fig) for exp in exps]
     broken = [c for c in checks if c.outcome == "fail"]

@@ -23,7 +23,6 @@ FAILED_CALLS = "failed_calls"  # calls failed from the action on, at most the bu
 RECOVERY = "recovery"  # calls succeed again on every connection within the budget (s)
 
 
-
 @dataclass(frozen=True)
 class Action:
     """One churn action: its name, when it was taken, and the replicas before and after it.
@@ -49,7 +48,6 @@ class Action:
     @property
     def removed(self) -> frozenset[str]:
         return self.before - self.after
-
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,6 @@ class Figures:
         return sum(self.failed.values())
 
 
-
 def _calls(timeline: Mapping[str, Any]) -> list[tuple[float, int, str | None, str]]:
     """(t_s, connection, replica, status) of every call, in time order."""
     calls = [(float(c[0]), int(c[1]), c[2], str(c[3])) for c in timeline["calls"]]
@@ -108,8 +105,13 @@ def reach_times(timeline: Mapping[str, Any], action: Action) -> dict[str, dict[i
     return reach
 
 
-def fair_since(timeline: Mapping[str, Any], replicas: Iterable[str], from_s: float,
-               min_share: float = 0.5, window_s: int = 2) -> float | None:
+def fair_since(
+    timeline: Mapping[str, Any],
+    replicas: Iterable[str],
+    from_s: float,
+    min_share: float = 0.5,
+    window_s: int = 2,
+) -> float | None:
     """Seconds from ``from_s`` until the shares of ``replicas`` are fair and stay so: every window
     of ``window_s`` whole seconds from then to the end gives each replica at least ``min_share``
     of its fair share (1/len(replicas)) of the successful calls. None: not fair by the end."""
@@ -156,21 +158,25 @@ def recovery_time(timeline: Mapping[str, Any], at_s: float) -> float | None:
     return worst
 
 
-def measure(timeline: Mapping[str, Any], action: Action, min_share: float = 0.5,
-            window_s: int = 2) -> Figures:
+def measure(
+    timeline: Mapping[str, Any], action: Action, min_share: float = 0.5, window_s: int = 2
+) -> Figures:
     calls = _calls(timeline)
     reach = reach_times(timeline, action)
     conns = connection_indexes(timeline)
     served: dict[str, float | None] = {}
     for name in sorted(action.new):
-        times = [t - action.at_s for t, _, r, s in calls if r == name and s == OK
-                 and t >= action.at_s]
+        times = [
+            t - action.at_s for t, _, r, s in calls if r == name and s == OK and t >= action.at_s
+        ]
         served[name] = times[0] if times else None
     failed = Counter(s for t, _, _, s in calls if s != OK and t >= action.at_s)
     return Figures(
         new_replicas=tuple(sorted(action.new)),
-        reach_s={name: (max(by_conn.values()) if conns and len(by_conn) == len(conns) else None)
-                 for name, by_conn in reach.items()},
+        reach_s={
+            name: (max(by_conn.values()) if conns and len(by_conn) == len(conns) else None)
+            for name, by_conn in reach.items()
+        },
         reached_by={name: len(by_conn) for name, by_conn in reach.items()},
         served_s=served,
         fair_s=fair_since(timeline, action.after, action.at_s, min_share, window_s),

@@ -55,18 +55,30 @@ def measure(timeline: Mapping[str, Any]) -> Rotation:
             pairs += 1
             switches += last[int(conn)] != replica
         last[int(conn)] = replica
-    return Rotation(connections=len(reached), moved=sum(len(r) > 1 for r in reached.values()),
-                    switches=switches, pairs=pairs, failed=failed, calls=len(calls))
+    return Rotation(
+        connections=len(reached),
+        moved=sum(len(r) > 1 for r in reached.values()),
+        switches=switches,
+        pairs=pairs,
+        failed=failed,
+        calls=len(calls),
+    )
 
 
-def verdict(timeline: Mapping[str, Any], min_stickiness: float = MIN_STICKINESS,
-            min_moved: float = MIN_MOVED, max_error_rate: float = 0.0) -> tuple[bool, str]:
+def verdict(
+    timeline: Mapping[str, Any],
+    min_stickiness: float = MIN_STICKINESS,
+    min_moved: float = MIN_MOVED,
+    max_error_rate: float = 0.0,
+) -> tuple[bool, str]:
     """(passed, one line saying what was seen and, when broken, what was expected)."""
     fig = measure(timeline)
     need_moved = max(1, math.ceil(min_moved * fig.connections))
-    seen = (f"{fig.moved} of {fig.connections} connections moved replica over "
-            f"{float(timeline['duration_s']):g} s, {fig.switches} replica changes in "
-            f"{fig.pairs} consecutive calls (stickiness {fig.stickiness:.3f})")
+    seen = (
+        f"{fig.moved} of {fig.connections} connections moved replica over "
+        f"{float(timeline['duration_s']):g} s, {fig.switches} replica changes in "
+        f"{fig.pairs} consecutive calls (stickiness {fig.stickiness:.3f})"
+    )
     if fig.failed:
         seen += f", {fig.failed} of {fig.calls} calls failed"
     broken = []

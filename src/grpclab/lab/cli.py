@@ -33,11 +33,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser, default: object) -> None:
-    parser.add_argument("--state-root", default=default,
-                        help="the project's state root (default: ./.grpclab)")
+    parser.add_argument(
+        "--state-root", default=default, help="the project's state root (default: ./.grpclab)"
+    )
     parser.add_argument("--cluster", default=default, help="cluster name (default: grpclab-cilium)")
-    parser.add_argument("--state-dir", default=default, help="the cluster's state directory "
-                        "(wins over --state-root and --cluster)")
+    parser.add_argument(
+        "--state-dir",
+        default=default,
+        help="the cluster's state directory (wins over --state-root and --cluster)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,41 +92,94 @@ def _age(seconds: float) -> str:
 
 def _table(rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True))
-                     .rstrip() for row in rows)
+    return "\n".join(
+        "   ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
 
 
 def pods_json(status: dict[str, Any]) -> list[dict[str, Any]]:
     now = time.time()
     keys = ("name", "namespace", "deployment", "ip", "ready", "phase", "restarts", "pid")
-    return [{key: pod[key] for key in keys} | {"age_s": round(now - pod["created"], 1)}
-            for pod in status["pods"]]
+    return [
+        {key: pod[key] for key in keys} | {"age_s": round(now - pod["created"], 1)}
+        for pod in status["pods"]
+    ]
 
 
 def render_get(what: str, status: dict[str, Any], output: str) -> str:
     if what == "pods":
         data: Any = pods_json(status)
         rows = [("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "IP", "AGE")] + [
-            (p["namespace"], p["name"], "1/1" if p["ready"] else "0/1", p["phase"],
-             p["restarts"], p["ip"], _age(p["age_s"])) for p in data]
+            (
+                p["namespace"],
+                p["name"],
+                "1/1" if p["ready"] else "0/1",
+                p["phase"],
+                p["restarts"],
+                p["ip"],
+                _age(p["age_s"]),
+            )
+            for p in data
+        ]
     elif what == "services":
-        data = [{key: s[key] for key in ("name", "namespace", "type", "cluster_ip", "port", "mode",
-                                         "algorithm", "endpoints")} for s in status["services"]]
-        rows = [("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORT", "MODE", "ALGORITHM",
-                 "ENDPOINTS")] + [(s["namespace"], s["name"], s["type"], s["cluster_ip"],
-                                   s["port"], s["mode"], s["algorithm"], len(s["endpoints"]))
-                                  for s in data]
+        data = [
+            {
+                key: s[key]
+                for key in (
+                    "name",
+                    "namespace",
+                    "type",
+                    "cluster_ip",
+                    "port",
+                    "mode",
+                    "algorithm",
+                    "endpoints",
+                )
+            }
+            for s in status["services"]
+        ]
+        rows = [
+            ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORT", "MODE", "ALGORITHM", "ENDPOINTS")
+        ] + [
+            (
+                s["namespace"],
+                s["name"],
+                s["type"],
+                s["cluster_ip"],
+                s["port"],
+                s["mode"],
+                s["algorithm"],
+                len(s["endpoints"]),
+            )
+            for s in data
+        ]
     elif what == "endpoints":
-        data = [{"name": s["name"], "namespace": s["namespace"], "endpoints": s["endpoints"]}
-                for s in status["services"]]
+        data = [
+            {"name": s["name"], "namespace": s["namespace"], "endpoints": s["endpoints"]}
+            for s in status["services"]
+        ]
         rows = [("NAMESPACE", "NAME", "ENDPOINTS")] + [
-            (s["namespace"], s["name"], ",".join(s["endpoints"]) or "<none>") for s in data]
+            (s["namespace"], s["name"], ",".join(s["endpoints"]) or "<none>") for s in data
+        ]
     else:
-        data = [{key: d[key] for key in ("name", "namespace", "replicas", "ready", "updated",
-                                         "available")} for d in status["deployments"]]
+        data = [
+            {
+                key: d[key]
+                for key in ("name", "namespace", "replicas", "ready", "updated", "available")
+            }
+            for d in status["deployments"]
+        ]
         rows = [("NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE")] + [
-            (d["namespace"], d["name"], f"{d['ready']}/{d['replicas']}", d["updated"],
-             d["available"]) for d in data]
+            (
+                d["namespace"],
+                d["name"],
+                f"{d['ready']}/{d['replicas']}",
+                d["updated"],
+                d["available"],
+            )
+            for d in data
+        ]
     if output == "json":
         return json.dumps(data, indent=2)
     return _table(rows)
@@ -138,17 +195,19 @@ def _find_pod(status: dict[str, Any], name: str, namespace: str | None) -> dict[
     raise LabError(f'pods "{name}" not found')
 
 
-def edit_deployment(state_dir: Path, name: str, namespace: str | None,
-                    change: Any) -> Path:
+def edit_deployment(state_dir: Path, name: str, namespace: str | None, change: Any) -> Path:
     """Apply ``change(deployment_dict)`` to the manifest file that holds the Deployment, as
     kubectl edits the object in the API server (comments of that file are not kept)."""
     matches = []
     for path in manifest_files(clusterdir.manifests_dir(state_dir)):
         documents = list(yaml.safe_load_all(path.read_text()))
         for document in documents:
-            if (isinstance(document, dict) and document.get("kind") == "Deployment"
-                    and document.get("metadata", {}).get("name") == name
-                    and namespace in (None, document["metadata"].get("namespace", "default"))):
+            if (
+                isinstance(document, dict)
+                and document.get("kind") == "Deployment"
+                and document.get("metadata", {}).get("name") == name
+                and namespace in (None, document["metadata"].get("namespace", "default"))
+            ):
                 matches.append((path, documents, document))
     if not matches:
         raise LabError(f'deployments.apps "{name}" not found')
@@ -168,16 +227,20 @@ def edit_deployment(state_dir: Path, name: str, namespace: str | None,
     return path
 
 
-def rollout_status(state_dir: Path, cluster: str, name: str, namespace: str | None,
-                   timeout: float) -> int:
+def rollout_status(
+    state_dir: Path, cluster: str, name: str, namespace: str | None, timeout: float
+) -> int:
     deadline = time.monotonic() + timeout
     while True:
         status = clusterdir.read_status(state_dir, cluster)
         if status["manifests"] == clusterdir.fingerprint(state_dir):
             if status["error"]:
                 raise LabError(status["error"])
-            found = [d for d in status["deployments"]
-                     if d["name"] == name and namespace in (None, d["namespace"])]
+            found = [
+                d
+                for d in status["deployments"]
+                if d["name"] == name and namespace in (None, d["namespace"])
+            ]
             if not found:
                 raise LabError(f'deployments.apps "{name}" not found')
             d = found[0]
@@ -193,14 +256,18 @@ def _not_rolled_out(state_dir: Path, status: dict[str, Any], name: str, timeout:
     waiting = [p for p in status["pods"] if p["deployment"] == name and not p["ready"]]
     if waiting:
         pod = waiting[0]
-        error = f', {pod["error"]}' if pod["error"] else ""
-        print(f'deployment "{name}" not rolled out after {timeout:g}s: pod {pod["name"]} is not '
-              f'Ready ({pod["phase"]}, {pod["restarts"]} restarts{error}); '
-              f"log tail:\n{log_tail(state_dir / 'pods' / (pod['name'] + '.log'), 10)}",
-              file=sys.stderr)
+        error = f", {pod['error']}" if pod["error"] else ""
+        print(
+            f'deployment "{name}" not rolled out after {timeout:g}s: pod {pod["name"]} is not '
+            f"Ready ({pod['phase']}, {pod['restarts']} restarts{error}); "
+            f"log tail:\n{log_tail(state_dir / 'pods' / (pod['name'] + '.log'), 10)}",
+            file=sys.stderr,
+        )
     else:
-        print(f'deployment "{name}" not rolled out after {timeout:g}s: old pods still running',
-              file=sys.stderr)
+        print(
+            f'deployment "{name}" not rolled out after {timeout:g}s: old pods still running',
+            file=sys.stderr,
+        )
     return NOT_MET
 
 
@@ -209,8 +276,9 @@ def run(args: argparse.Namespace) -> int:
         load_files(args.files)
         return OK
     state_dir = clusterdir.state_dir_of(args.state_root, args.cluster, args.state_dir)
-    cluster = args.cluster or (state_dir.resolve().name if args.state_dir
-                               else clusterdir.DEFAULT_CLUSTER)
+    cluster = args.cluster or (
+        state_dir.resolve().name if args.state_dir else clusterdir.DEFAULT_CLUSTER
+    )
     if args.command == "node":
         from grpclab.lab.node import run_node
 
@@ -224,15 +292,16 @@ def run(args: argparse.Namespace) -> int:
             raise LabError(f'pods "{args.pod}" has no log ({path})')
         text = path.read_text(errors="replace")
         lines = text.splitlines()
-        print("\n".join(lines[-args.tail:] if args.tail >= 0 else lines))
+        print("\n".join(lines[-args.tail :] if args.tail >= 0 else lines))
         return OK
     if args.command == "delete":
         status = clusterdir.read_status(state_dir, cluster)
         pod = _find_pod(status, args.name, args.namespace)
         clusterdir.send_request(state_dir, status, {"action": "delete-pod", "pod": pod["name"]})
         deadline = time.monotonic() + args.timeout
-        while any(p["name"] == pod["name"] for p in
-                  clusterdir.read_status(state_dir, cluster)["pods"]):
+        while any(
+            p["name"] == pod["name"] for p in clusterdir.read_status(state_dir, cluster)["pods"]
+        ):
             if time.monotonic() > deadline:
                 raise LabError(f'pod "{pod["name"]}" still terminating after {args.timeout:g}s')
             time.sleep(0.1)
@@ -241,8 +310,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "scale":
         if args.replicas < 0:
             raise LabError("--replicas must be >= 0")
-        edit_deployment(state_dir, args.name, args.namespace,
-                        lambda d: d["spec"].__setitem__("replicas", args.replicas))
+        edit_deployment(
+            state_dir,
+            args.name,
+            args.namespace,
+            lambda d: d["spec"].__setitem__("replicas", args.replicas),
+        )
         _poke(state_dir, cluster)
         print(f"deployment.apps/{args.name} scaled")
         return OK

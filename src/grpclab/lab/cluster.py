@@ -66,8 +66,16 @@ def read_config(state_dir: Path) -> ClusterConfig:
         raise LabError(f"{path}: is not valid YAML") from error
     if not isinstance(raw, dict):
         raise LabError(f"{path}: must be a mapping")
-    known = {"name", "podNetwork", "serviceNetwork", "dnsAddress", "envoyAdmin", "envoyBinary",
-             "envoyConcurrency", "envoyLogLevel"}
+    known = {
+        "name",
+        "podNetwork",
+        "serviceNetwork",
+        "dnsAddress",
+        "envoyAdmin",
+        "envoyBinary",
+        "envoyConcurrency",
+        "envoyLogLevel",
+    }
     for key in raw:
         if key not in known:
             raise LabError(f"{path}: {key} is not a cluster.yaml field")
@@ -129,8 +137,9 @@ def read_status(state_dir: Path, cluster: str) -> dict[str, Any]:
     try:
         status = json.loads(path.read_text())
     except FileNotFoundError:
-        raise LabError(f"node of cluster {cluster} is not running: "
-                       f"no {path} (start it with: grpclab-lab node)") from None
+        raise LabError(
+            f"node of cluster {cluster} is not running: no {path} (start it with: grpclab-lab node)"
+        ) from None
     except (OSError, ValueError) as error:
         raise LabError(f"node of cluster {cluster}: {path} is unreadable: {error}") from error
     pid = int(status.get("node", {}).get("pid", 0))

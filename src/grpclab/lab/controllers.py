@@ -70,9 +70,12 @@ def endpoints(service: Service, pods: Sequence[PodView]) -> list[tuple[str, int]
     """Ready, not terminating pods of the Service's namespace matching its selector, per port."""
     result = []
     for pod in sorted(pods, key=lambda pod: pod.name):
-        if (pod.ready and not pod.terminating
-                and pod.deployment.namespace == service.namespace
-                and selects(service.selector, pod.deployment.labels)):
+        if (
+            pod.ready
+            and not pod.terminating
+            and pod.deployment.namespace == service.namespace
+            and selects(service.selector, pod.deployment.labels)
+        ):
             for port in service.ports:
                 target = port.target_port
                 if isinstance(target, str):

@@ -17,8 +17,11 @@ DOMAIN = "svc.cluster.local"
 
 
 def record_names(service: str, namespace: str) -> list[str]:
-    return [f"{service}.{namespace}", f"{service}.{namespace}.svc",
-            f"{service}.{namespace}.{DOMAIN}"]
+    return [
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.{DOMAIN}",
+    ]
 
 
 def records(services: Sequence[tuple[str, str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
@@ -51,10 +54,13 @@ class ClusterDns:
 
     def __init__(self, address: str, port: int) -> None:
         self._resolver = _Resolver()
-        quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data",
-                          logf=lambda _text: None)
-        self._servers = [DNSServer(self._resolver, address=address, port=port, tcp=tcp,
-                                   logger=quiet) for tcp in (False, True)]
+        quiet = DNSLogger(
+            log="-request,-reply,-truncated,-error,-recv,-send,-data", logf=lambda _text: None
+        )
+        self._servers = [
+            DNSServer(self._resolver, address=address, port=port, tcp=tcp, logger=quiet)
+            for tcp in (False, True)
+        ]
 
     def start(self) -> None:
         for server in self._servers:

@@ -38,9 +38,10 @@ def path_source(path: str | Path) -> dict:
     """A filesystem config source: Envoy re-reads ``path`` when a file is moved into its folder
     (write a temporary file there, then rename it over ``path``)."""
     path = Path(path)
-    return {"resource_api_version": "V3",
-            "path_config_source": {"path": str(path),
-                                   "watched_directory": {"path": str(path.parent)}}}
+    return {
+        "resource_api_version": "V3",
+        "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
+    }
 
 
 def tcp_proxy_filter(stat_prefix: str, cluster: str) -> dict:
@@ -60,7 +61,7 @@ def http2_filter(stat_prefix: str, cluster: str) -> dict:
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": {
             "@type": _TYPE + "envoy.extensions.filters.network."
-                             "http_connection_manager.v3.HttpConnectionManager",
+            "http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": stat_prefix,
             "codec_type": "HTTP2",
             "route_config": {
@@ -68,17 +69,27 @@ def http2_filter(stat_prefix: str, cluster: str) -> dict:
                 # the cluster may still be warming when the listener arrives (filesystem xDS
                 # has no ordering): accept it, a request meanwhile gets 503
                 "validate_clusters": False,
-                "virtual_hosts": [{
-                    "name": stat_prefix,
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"},
-                                "route": {"cluster": cluster, "timeout": "0s"}}],
-                }],
+                "virtual_hosts": [
+                    {
+                        "name": stat_prefix,
+                        "domains": ["*"],
+                        "routes": [
+                            {
+                                "match": {"prefix": "/"},
+                                "route": {"cluster": cluster, "timeout": "0s"},
+                            }
+                        ],
+                    }
+                ],
             },
-            "http_filters": [{
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": _TYPE + "envoy.extensions.filters.http.router.v3.Router"},
-            }],
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {
+                        "@type": _TYPE + "envoy.extensions.filters.http.router.v3.Router"
+                    },
+                }
+            ],
         },
     }
 
@@ -86,8 +97,11 @@ def http2_filter(stat_prefix: str, cluster: str) -> dict:
 def listener(name: str, address: Address, cluster: str, *, l7: bool) -> dict:
     """A listener on ``address`` sending to ``cluster``: HTTP/2 when ``l7``, else tcp_proxy."""
     chain = http2_filter(name, cluster) if l7 else tcp_proxy_filter(name, cluster)
-    return {"name": name, "address": socket_address(*address),
-            "filter_chains": [{"filters": [chain]}]}
+    return {
+        "name": name,
+        "address": socket_address(*address),
+        "filter_chains": [{"filters": [chain]}],
+    }
 
 
 def lb_policy(algorithm: str | None, *, l7: bool) -> str:
@@ -99,13 +113,26 @@ def lb_policy(algorithm: str | None, *, l7: bool) -> str:
 
 
 def load_assignment(cluster: str, endpoints: Sequence[Address]) -> dict:
-    return {"cluster_name": cluster,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(a, p)}}
-                                            for a, p in endpoints]}]}
+    return {
+        "cluster_name": cluster,
+        "endpoints": [
+            {
+                "lb_endpoints": [
+                    {"endpoint": {"address": socket_address(a, p)}} for a, p in endpoints
+                ]
+            }
+        ],
+    }
 
 
-def cluster(name: str, policy: str, *, http2: bool, eds_path: str | Path | None = None,
-            endpoints: Sequence[Address] = ()) -> dict:
+def cluster(
+    name: str,
+    policy: str,
+    *,
+    http2: bool,
+    eds_path: str | Path | None = None,
+    endpoints: Sequence[Address] = (),
+) -> dict:
     """A cluster: its endpoints from the EDS file ``eds_path``, else inline ``endpoints``."""
     result: dict = {"name": name, "connect_timeout": CONNECT_TIMEOUT, "lb_policy": policy}
     if eds_path is not None:
@@ -132,41 +159,62 @@ def discovery_response(type_url: str, resources: Sequence[dict], version: str = 
     return response
 
 
-def bootstrap(admin: Address, lds_path: str | Path, cds_path: str | Path,
-              node_id: str = "grpclab-lab") -> dict:
+def bootstrap(
+    admin: Address, lds_path: str | Path, cds_path: str | Path, node_id: str = "grpclab-lab"
+) -> dict:
     """A bootstrap taking listeners and clusters from files (filesystem xDS)."""
     return {
         "node": {"id": node_id, "cluster": node_id},
         "admin": {"address": socket_address(*admin)},
-        "dynamic_resources": {"lds_config": path_source(lds_path),
-                              "cds_config": path_source(cds_path)},
+        "dynamic_resources": {
+            "lds_config": path_source(lds_path),
+            "cds_config": path_source(cds_path),
+        },
     }
 
 
-def static_bootstrap(upstreams: Sequence[Address], l4: Address, l7: Address,
-                     admin: Address, algorithm: str = "round_robin") -> dict:
+def static_bootstrap(
+    upstreams: Sequence[Address],
+    l4: Address,
+    l7: Address,
+    admin: Address,
+    algorithm: str = "round_robin",
+) -> dict:
     """A static bootstrap in front of ``upstreams``: L4 tcp_proxy (RANDOM) on ``l4`` and L7
     HTTP/2 (``algorithm``) on ``l7``, as the lab node would configure two Services."""
     return {
         "admin": {"address": socket_address(*admin)},
         "static_resources": {
-            "listeners": [listener("greeter_l4", l4, "greeter_random", l7=False),
-                          listener("greeter_l7", l7, "greeter_l7", l7=True)],
+            "listeners": [
+                listener("greeter_l4", l4, "greeter_random", l7=False),
+                listener("greeter_l7", l7, "greeter_l7", l7=True),
+            ],
             "clusters": [
-                cluster("greeter_random", lb_policy(None, l7=False), http2=False,
-                        endpoints=upstreams),
-                cluster("greeter_l7", lb_policy(algorithm, l7=True), http2=True,
-                        endpoints=upstreams),
+                cluster(
+                    "greeter_random", lb_policy(None, l7=False), http2=False, endpoints=upstreams
+                ),
+                cluster(
+                    "greeter_l7", lb_policy(algorithm, l7=True), http2=True, endpoints=upstreams
+                ),
             ],
         },
     }
 
 
-def envoy_argv(binary: str, config: str | Path, *, concurrency: int = 1,
-               log_level: str = "warn") -> list[str]:
+def envoy_argv(
+    binary: str, config: str | Path, *, concurrency: int = 1, log_level: str = "warn"
+) -> list[str]:
     """How grpclab runs Envoy (one worker, no hot restart: a restart is never needed)."""
-    return [binary, "-c", str(config), "--concurrency", str(concurrency),
-            "--disable-hot-restart", "--log-level", log_level]
+    return [
+        binary,
+        "-c",
+        str(config),
+        "--concurrency",
+        str(concurrency),
+        "--disable-hot-restart",
+        "--log-level",
+        log_level,
+    ]
 
 
 def find_envoy_binary() -> str | None:

@@ -52,8 +52,11 @@ class Ipam:
         if key not in self.cluster_ips:
             used = set(self.cluster_ips.values())
             ports = list(ports)
-            free = [ip for ip in (f"{self.service_network}.{i}" for i in SERVICE_RANGE)
-                    if ip not in used and all(bind_error(ip, port) is None for port in ports)]
+            free = [
+                ip
+                for ip in (f"{self.service_network}.{i}" for i in SERVICE_RANGE)
+                if ip not in used and all(bind_error(ip, port) is None for port in ports)
+            ]
             if not free:
                 return None
             self.cluster_ips[key] = free[0]

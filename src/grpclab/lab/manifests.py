@@ -27,8 +27,18 @@ from grpclab.lab.objects import (
     ServicePort,
 )
 
-__all__ = ["Deployment", "DesiredState", "EnvVar", "Probe", "Service", "ServicePort",
-           "load_files", "load_text", "manifest_files", "parse_documents"]
+__all__ = [
+    "Deployment",
+    "DesiredState",
+    "EnvVar",
+    "Probe",
+    "Service",
+    "ServicePort",
+    "load_files",
+    "load_text",
+    "manifest_files",
+    "parse_documents",
+]
 
 # the lab's pod range holds .1-.250; a rollout needs room for the surge
 MAX_REPLICAS = 200
@@ -109,8 +119,18 @@ class _Doc:
 
 
 def _probe(doc: _Doc, raw: Any, path: str) -> Probe:
-    raw = doc.keys(raw, path, {"grpc", "periodSeconds", "failureThreshold",
-                               "initialDelaySeconds", "timeoutSeconds", "successThreshold"})
+    raw = doc.keys(
+        raw,
+        path,
+        {
+            "grpc",
+            "periodSeconds",
+            "failureThreshold",
+            "initialDelaySeconds",
+            "timeoutSeconds",
+            "successThreshold",
+        },
+    )
     if "grpc" not in raw:
         raise doc.error(path, "must be a grpc probe (the lab node runs no other kind)")
     grpc = doc.keys(raw["grpc"], f"{path}.grpc", {"port", "service"})
@@ -120,10 +140,10 @@ def _probe(doc: _Doc, raw: Any, path: str) -> Probe:
         port=doc.integer(grpc.get("port"), f"{path}.grpc.port", 1, 65535),
         service=str(grpc.get("service", "")),
         period=doc.integer(raw.get("periodSeconds", 10), f"{path}.periodSeconds", 1),
-        failure_threshold=doc.integer(raw.get("failureThreshold", 3),
-                                      f"{path}.failureThreshold", 1),
-        initial_delay=doc.integer(raw.get("initialDelaySeconds", 0),
-                                  f"{path}.initialDelaySeconds"),
+        failure_threshold=doc.integer(
+            raw.get("failureThreshold", 3), f"{path}.failureThreshold", 1
+        ),
+        initial_delay=doc.integer(raw.get("initialDelaySeconds", 0), f"{path}.initialDelaySeconds"),
         timeout=doc.integer(raw.get("timeoutSeconds", 1), f"{path}.timeoutSeconds", 1),
     )
 
@@ -136,13 +156,16 @@ def _env(doc: _Doc, raw: Any, path: str) -> tuple[EnvVar, ...]:
         name = doc.string(item.get("name"), f"{where}.name")
         if "valueFrom" in item:
             source = doc.keys(item["valueFrom"], f"{where}.valueFrom", {"fieldRef"})
-            ref = doc.keys(source.get("fieldRef"), f"{where}.valueFrom.fieldRef",
-                           {"fieldPath", "apiVersion"})
+            ref = doc.keys(
+                source.get("fieldRef"), f"{where}.valueFrom.fieldRef", {"fieldPath", "apiVersion"}
+            )
             field_path = ref.get("fieldPath")
             if field_path not in FIELD_PATHS:
-                raise doc.error(f"{where}.valueFrom.fieldRef.fieldPath",
-                                f"{field_path!r} is not supported by the lab node "
-                                f"(it knows {', '.join(FIELD_PATHS)})")
+                raise doc.error(
+                    f"{where}.valueFrom.fieldRef.fieldPath",
+                    f"{field_path!r} is not supported by the lab node "
+                    f"(it knows {', '.join(FIELD_PATHS)})",
+                )
             result.append(EnvVar(name, field_path=field_path))
         else:
             result.append(EnvVar(name, value=str(item.get("value", ""))))
@@ -157,8 +180,9 @@ def _percent_or_int(doc: _Doc, value: Any, path: str, replicas: int, round_up: b
 
 
 def _container(doc: _Doc, raw: Any, path: str) -> dict[str, Any]:
-    raw = doc.keys(raw, path, {"command", "args", "env", "ports", "readinessProbe",
-                               "livenessProbe"})
+    raw = doc.keys(
+        raw, path, {"command", "args", "env", "ports", "readinessProbe", "livenessProbe"}
+    )
     command = [str(part) for part in doc.items(raw.get("command", []), f"{path}.command")]
     command += [str(part) for part in doc.items(raw.get("args", []), f"{path}.args")]
     if not command:
@@ -169,56 +193,78 @@ def _container(doc: _Doc, raw: Any, path: str) -> dict[str, Any]:
         if port.get("protocol", "TCP") != "TCP":
             raise doc.error(f"{path}.ports[{index}].protocol", "must be TCP")
         if "name" in port:
-            ports[str(port["name"])] = doc.integer(port.get("containerPort"),
-                                                   f"{path}.ports[{index}].containerPort", 1, 65535)
+            ports[str(port["name"])] = doc.integer(
+                port.get("containerPort"), f"{path}.ports[{index}].containerPort", 1, 65535
+            )
     return {
         "command": tuple(command),
         "env": _env(doc, raw.get("env", []), f"{path}.env"),
         "ports": ports,
         "readiness": _probe(doc, raw["readinessProbe"], f"{path}.readinessProbe")
-        if "readinessProbe" in raw else None,
+        if "readinessProbe" in raw
+        else None,
         "liveness": _probe(doc, raw["livenessProbe"], f"{path}.livenessProbe")
-        if "livenessProbe" in raw else None,
+        if "livenessProbe" in raw
+        else None,
     }
 
 
-def _deployment(doc: _Doc, raw: Mapping[str, Any],
-                restarted_at: Mapping[str, str]) -> Deployment:
+def _deployment(doc: _Doc, raw: Mapping[str, Any], restarted_at: Mapping[str, str]) -> Deployment:
     meta = doc.keys(raw.get("metadata"), "metadata", {"name", "namespace"})
     spec = doc.keys(raw.get("spec"), "spec", {"replicas", "selector", "template", "strategy"})
     replicas = doc.integer(spec.get("replicas", 1), "spec.replicas", 0, MAX_REPLICAS)
     selector = doc.keys(spec.get("selector"), "spec.selector", {"matchLabels"})
     match = doc.labels(selector.get("matchLabels"), "spec.selector.matchLabels")
     template = doc.keys(spec.get("template"), "spec.template", {"metadata", "spec"})
-    template_meta = doc.keys(template.get("metadata"), "spec.template.metadata",
-                             {"labels", "annotations"})
+    template_meta = doc.keys(
+        template.get("metadata"), "spec.template.metadata", {"labels", "annotations"}
+    )
     labels = doc.labels(template_meta.get("labels"), "spec.template.metadata.labels")
     if any(labels.get(key) != value for key, value in match.items()):
         raise doc.error("spec.selector.matchLabels", "does not match spec.template.metadata.labels")
-    pod = doc.keys(template.get("spec"), "spec.template.spec",
-                   {"containers", "terminationGracePeriodSeconds", "restartPolicy", "volumes"})
+    pod = doc.keys(
+        template.get("spec"),
+        "spec.template.spec",
+        {"containers", "terminationGracePeriodSeconds", "restartPolicy", "volumes"},
+    )
     if pod.get("restartPolicy", "Always") != "Always":
         raise doc.error("spec.template.spec.restartPolicy", "must be Always in a Deployment")
     for index, volume in enumerate(doc.items(pod.get("volumes", []), "spec.template.spec.volumes")):
         doc.keys(volume, f"spec.template.spec.volumes[{index}]", set())
         if "emptyDir" not in volume:
-            raise doc.error(f"spec.template.spec.volumes[{index}]",
-                            "is not supported by the lab node (only emptyDir volumes are)")
+            raise doc.error(
+                f"spec.template.spec.volumes[{index}]",
+                "is not supported by the lab node (only emptyDir volumes are)",
+            )
     containers = doc.items(pod.get("containers"), "spec.template.spec.containers")
     if len(containers) != 1:
-        raise doc.error("spec.template.spec.containers",
-                        "must hold exactly one container on the lab (a pod is one process)")
+        raise doc.error(
+            "spec.template.spec.containers",
+            "must hold exactly one container on the lab (a pod is one process)",
+        )
     container = _container(doc, containers[0], "spec.template.spec.containers[0]")
     strategy = doc.keys(spec.get("strategy", {}), "spec.strategy", {"type", "rollingUpdate"})
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         raise doc.error("spec.strategy.type", "must be RollingUpdate on the lab")
-    rolling = doc.keys(strategy.get("rollingUpdate", {}), "spec.strategy.rollingUpdate",
-                       {"maxSurge", "maxUnavailable"})
-    surge = _percent_or_int(doc, rolling.get("maxSurge", "25%"),
-                            "spec.strategy.rollingUpdate.maxSurge", replicas, round_up=True)
-    unavailable = _percent_or_int(doc, rolling.get("maxUnavailable", "25%"),
-                                  "spec.strategy.rollingUpdate.maxUnavailable", replicas,
-                                  round_up=False)
+    rolling = doc.keys(
+        strategy.get("rollingUpdate", {}),
+        "spec.strategy.rollingUpdate",
+        {"maxSurge", "maxUnavailable"},
+    )
+    surge = _percent_or_int(
+        doc,
+        rolling.get("maxSurge", "25%"),
+        "spec.strategy.rollingUpdate.maxSurge",
+        replicas,
+        round_up=True,
+    )
+    unavailable = _percent_or_int(
+        doc,
+        rolling.get("maxUnavailable", "25%"),
+        "spec.strategy.rollingUpdate.maxUnavailable",
+        replicas,
+        round_up=False,
+    )
     if surge == 0 and unavailable == 0:
         raise doc.error("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable are both 0")
     # as an apply keeps the annotation `kubectl rollout restart` set, a re-rendered manifest
@@ -235,8 +281,12 @@ def _deployment(doc: _Doc, raw: Mapping[str, Any],
         replicas=replicas,
         selector=match,
         labels=labels,
-        grace=float(doc.integer(pod.get("terminationGracePeriodSeconds", 30),
-                                "spec.template.spec.terminationGracePeriodSeconds")),
+        grace=float(
+            doc.integer(
+                pod.get("terminationGracePeriodSeconds", 30),
+                "spec.template.spec.terminationGracePeriodSeconds",
+            )
+        ),
         max_surge=surge,
         max_unavailable=unavailable,
         template_hash=template_hash(seed),
@@ -256,8 +306,10 @@ def _service(doc: _Doc, raw: Mapping[str, Any]) -> Service:
         raise doc.error(f"metadata.annotations.{LB_L7}", f"must be enabled, not {lb_l7!r}")
     algorithm = annotations.get(LB_L7_ALGORITHM)
     if algorithm is not None and algorithm not in ALGORITHMS:
-        raise doc.error(f"metadata.annotations.{LB_L7_ALGORITHM}",
-                        f"must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+        raise doc.error(
+            f"metadata.annotations.{LB_L7_ALGORITHM}",
+            f"must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}",
+        )
     spec = doc.keys(raw.get("spec"), "spec", {"type", "clusterIP", "selector", "ports"})
     if spec.get("type", "ClusterIP") != "ClusterIP":
         raise doc.error("spec.type", "must be ClusterIP on the lab")
@@ -291,14 +343,20 @@ def _service(doc: _Doc, raw: Mapping[str, Any]) -> Service:
 API_VERSIONS = {"Namespace": "v1", "Service": "v1", "Deployment": "apps/v1"}
 
 
-def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
-                    source: str = "", restarted_at: Mapping[str, str] | None = None
-                    ) -> DesiredState:
+def parse_documents(
+    documents: Iterable[Any],
+    state: DesiredState | None = None,
+    source: str = "",
+    restarted_at: Mapping[str, str] | None = None,
+) -> DesiredState:
     """Add the objects of ``documents`` (parsed YAML) to ``state``; LabError on the first
     field the node cannot honour."""
     state = state or DesiredState()
-    seen = {f"{kind}/{obj.key}" for kind, objs in (("Deployment", state.deployments),
-                                                    ("Service", state.services)) for obj in objs}
+    seen = {
+        f"{kind}/{obj.key}"
+        for kind, objs in (("Deployment", state.deployments), ("Service", state.services))
+        for obj in objs
+    }
     for raw in documents:
         if raw is None:
             continue
@@ -306,8 +364,10 @@ def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
             raise LabError(f"{source or 'a manifest'}: a document is not a mapping")
         kind = raw.get("kind")
         if kind not in API_VERSIONS:
-            raise LabError(f"{source or 'a manifest'}: kind {kind!r} is not supported by the lab "
-                           f"node (it runs {', '.join(API_VERSIONS)})")
+            raise LabError(
+                f"{source or 'a manifest'}: kind {kind!r} is not supported by the lab "
+                f"node (it runs {', '.join(API_VERSIONS)})"
+            )
         doc = _Doc(kind, raw)
         doc.keys(raw, "", {"apiVersion", "kind", "metadata", "spec"})
         if raw.get("apiVersion") != API_VERSIONS[kind]:
@@ -318,8 +378,11 @@ def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
                 raise doc.error("spec", "is not supported by the lab node")
             state.namespaces.append(doc.string(meta.get("name"), "metadata.name"))
             continue
-        obj: Deployment | Service = (_deployment(doc, raw, restarted_at or {})
-                                     if kind == "Deployment" else _service(doc, raw))
+        obj: Deployment | Service = (
+            _deployment(doc, raw, restarted_at or {})
+            if kind == "Deployment"
+            else _service(doc, raw)
+        )
         if f"{kind}/{obj.key}" in seen:
             raise doc.error("metadata.name", "is defined twice")
         seen.add(f"{kind}/{obj.key}")
@@ -327,15 +390,20 @@ def parse_documents(documents: Iterable[Any], state: DesiredState | None = None,
     return state
 
 
-def load_text(text: str, source: str, state: DesiredState | None = None,
-              restarted_at: Mapping[str, str] | None = None) -> DesiredState:
+def load_text(
+    text: str,
+    source: str,
+    state: DesiredState | None = None,
+    restarted_at: Mapping[str, str] | None = None,
+) -> DesiredState:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise LabError(f"{source}:{where} is not valid YAML: "
-                       f"{getattr(error, 'problem', None) or error}") from error
+        raise LabError(
+            f"{source}:{where} is not valid YAML: {getattr(error, 'problem', None) or error}"
+        ) from error
     return parse_documents(documents, state, source, restarted_at)
 
 
@@ -344,8 +412,9 @@ def manifest_files(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []
 
 
-def load_files(paths: Iterable[str | Path],
-               restarted_at: Mapping[str, str] | None = None) -> DesiredState:
+def load_files(
+    paths: Iterable[str | Path], restarted_at: Mapping[str, str] | None = None
+) -> DesiredState:
     state = DesiredState()
     for path in paths:
         try:

@@ -28,9 +28,10 @@ def pod_names(app: str, template: str, replicas: int) -> list[str]:
     if replicas < 0:
         raise ValueError("replicas must be >= 0")
     template_hash = _stable_token(f"{app}\0{template}", 10)
-    return [f"{app}-{template_hash}-{_stable_token(f'{template_hash}/{index}', 5)}"
-            for index in range(replicas)]
-
+    return [
+        f"{app}-{template_hash}-{_stable_token(f'{template_hash}/{index}', 5)}"
+        for index in range(replicas)
+    ]
 
 
 def template_hash(seed: str) -> str:

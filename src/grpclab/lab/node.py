@@ -69,8 +69,9 @@ class Node:
         self.desired = Desired(manifests.DesiredState(), None, "")
         self.error = ""
         self.seen_stat: tuple = ()
-        self.ipam = Ipam(self.config.pod_network, self.config.service_network,
-                         state_dir / "ipam.json")
+        self.ipam = Ipam(
+            self.config.pod_network, self.config.service_network, state_dir / "ipam.json"
+        )
         self.restarted_at_path = state_dir / "restarted-at.json"
         self.restarted_at: dict[str, str] = load_json(self.restarted_at_path)
         self.xds = xds.XdsFiles(state_dir / "envoy")
@@ -79,8 +80,9 @@ class Node:
         self.started = time.time()
         self.last_status = ""
         self.base_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.base_env.update(PYTHONUNBUFFERED="1",
-                             GRPCLAB_DNS=f"{self.config.dns[0]}:{self.config.dns[1]}")
+        self.base_env.update(
+            PYTHONUNBUFFERED="1", GRPCLAB_DNS=f"{self.config.dns[0]}:{self.config.dns[1]}"
+        )
         self.lock_file = None
 
     # --- start and stop ------------------------------------------------------------------
@@ -90,8 +92,10 @@ class Node:
         try:
             fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LabError(f"a node of cluster {self.config.name} already runs "
-                           f"(lock {self.state_dir / 'node.lock'})") from None
+            raise LabError(
+                f"a node of cluster {self.config.name} already runs "
+                f"(lock {self.state_dir / 'node.lock'})"
+            ) from None
 
     def start(self) -> None:
         self.take_lock()
@@ -111,8 +115,9 @@ class Node:
             self.dns = dns.ClusterDns(*self.config.dns)  # binds at once
         except OSError as error:
             host, port = self.config.dns
-            raise LabError(f"{host}:{port} (DNS, UDP or TCP) cannot be bound: "
-                           f"{error.strerror or error}") from None
+            raise LabError(
+                f"{host}:{port} (DNS, UDP or TCP) cannot be bound: {error.strerror or error}"
+            ) from None
         self.dns.start()
         bootstrap = self.xds.prepare(self.config.envoy_admin)
         self._start_envoy(bootstrap)
@@ -122,22 +127,41 @@ class Node:
         log(f"node of cluster {self.config.name} up (pid {os.getpid()})")
 
     def _start_envoy(self, bootstrap: Path) -> None:
-        argv = envoy_argv(self.config.envoy_binary, bootstrap,
-                          concurrency=self.config.envoy_concurrency,
-                          log_level=self.config.envoy_log_level)
+        argv = envoy_argv(
+            self.config.envoy_binary,
+            bootstrap,
+            concurrency=self.config.envoy_concurrency,
+            log_level=self.config.envoy_log_level,
+        )
         proxy = manifests.Deployment(
-            name="envoy", namespace="kube-system", replicas=1, selector={}, labels={},
-            command=tuple(argv), env=(), ports={}, readiness=None, liveness=None, grace=5.0,
-            max_surge=1, max_unavailable=0, template_hash="envoy")
+            name="envoy",
+            namespace="kube-system",
+            replicas=1,
+            selector={},
+            labels={},
+            command=tuple(argv),
+            env=(),
+            ports={},
+            readiness=None,
+            liveness=None,
+            grace=5.0,
+            max_surge=1,
+            max_unavailable=0,
+            template_hash="envoy",
+        )
         # Envoy is supervised like a pod (restarted if it dies), with its files in the state dir
-        self.envoy = pods.Pod("envoy", proxy, self.config.envoy_admin[0], self.state_dir,
-                              self.poke, self.base_env)
+        self.envoy = pods.Pod(
+            "envoy", proxy, self.config.envoy_admin[0], self.state_dir, self.poke, self.base_env
+        )
         self.envoy.start()
         admin = f"http://{self.config.envoy_admin[0]}:{self.config.envoy_admin[1]}/ready"
         envoy = self.envoy
         ready, state = processes.wait_ready(
-            lambda: processes.http_status(admin), "200", timeout=ENVOY_START_TIMEOUT,
-            alive=lambda: envoy.restarts < 2 and not envoy.last_error)
+            lambda: processes.http_status(admin),
+            "200",
+            timeout=ENVOY_START_TIMEOUT,
+            alive=lambda: envoy.restarts < 2 and not envoy.last_error,
+        )
         if not ready:
             tail = processes.log_tail(processes.log_path(self.state_dir, "envoy"), 1)
             raise LabError(f"envoy did not start ({envoy.last_error or state}): {tail}")
@@ -174,8 +198,10 @@ class Node:
                 self.publish()
 
     def _stat(self) -> tuple:
-        paths = [*manifests.manifest_files(clusterdir.manifests_dir(self.state_dir)),
-                 self.state_dir / clusterdir.CILIUM_CONFIG]
+        paths = [
+            *manifests.manifest_files(clusterdir.manifests_dir(self.state_dir)),
+            self.state_dir / clusterdir.CILIUM_CONFIG,
+        ]
         result = []
         for path in paths:
             with contextlib.suppress(OSError):
@@ -195,7 +221,8 @@ class Node:
         try:
             state = manifests.load_files(
                 manifests.manifest_files(clusterdir.manifests_dir(self.state_dir)),
-                self.restarted_at)
+                self.restarted_at,
+            )
             cilium = self._read_cilium()
             self._check_capacity(state)
         except LabError as error:
@@ -209,8 +236,10 @@ class Node:
         if stamps.items() - self.restarted_at.items():
             self.restarted_at.update(stamps)
             clusterdir.write_json(self.restarted_at_path, self.restarted_at)
-        log(f"desired state {fingerprint}: {len(state.deployments)} deployments, "
-            f"{len(state.services)} services, cilium {cilium or 'off'}")
+        log(
+            f"desired state {fingerprint}: {len(state.deployments)} deployments, "
+            f"{len(state.services)} services, cilium {cilium or 'off'}"
+        )
         return True
 
     def _read_cilium(self) -> dict[str, Any] | None:
@@ -225,21 +254,27 @@ class Node:
             raise LabError(f"{path}: must be a mapping")
         algorithm = raw.get(controllers.L7_ALGORITHM)
         if algorithm is not None and algorithm not in manifests.ALGORITHMS:
-            raise LabError(f"{path}: {controllers.L7_ALGORITHM} must be one of "
-                           f"{', '.join(manifests.ALGORITHMS)}, not {algorithm!r}")
+            raise LabError(
+                f"{path}: {controllers.L7_ALGORITHM} must be one of "
+                f"{', '.join(manifests.ALGORITHMS)}, not {algorithm!r}"
+            )
         return raw
 
     def _check_capacity(self, state: manifests.DesiredState) -> None:
         wanted = sum(d.replicas + d.max_surge for d in state.deployments)
         if wanted > len(POD_RANGE):
-            raise LabError(f"{wanted} pods (replicas plus surge) do not fit the pod range "
-                           f"{self.config.pod_network}.1-{POD_RANGE[-1]}")
+            raise LabError(
+                f"{wanted} pods (replicas plus surge) do not fit the pod range "
+                f"{self.config.pod_network}.1-{POD_RANGE[-1]}"
+            )
         running = sum(1 for pod in self.pods.values() if not pod.terminating)
         needed = (sum(d.replicas for d in state.deployments) - running) * MEMORY_PER_POD
         if needed > mem_available():
-            raise LabError(f"{sum(d.replicas for d in state.deployments)} replicas need about "
-                           f"{needed // 2**20} MB more, MemAvailable is "
-                           f"{mem_available() // 2**20} MB")
+            raise LabError(
+                f"{sum(d.replicas for d in state.deployments)} replicas need about "
+                f"{needed // 2**20} MB more, MemAvailable is "
+                f"{mem_available() // 2**20} MB"
+            )
 
     def handle_requests(self) -> bool:
         paths = sorted((self.state_dir / "requests").glob("*.json"))
@@ -264,8 +299,11 @@ class Node:
             if pod.deployment.key not in wanted and not pod.terminating:
                 pod.terminate()
         for deployment in wanted.values():
-            mine = [pod for pod in self.pods.values()
-                    if pod.deployment.key == deployment.key and not pod.terminating]
+            mine = [
+                pod
+                for pod in self.pods.values()
+                if pod.deployment.key == deployment.key and not pod.terminating
+            ]
             plan = controllers.plan_rollout(deployment, mine)
             for name in plan.terminate:
                 self.pods[name].terminate()
@@ -290,25 +328,37 @@ class Node:
         for service in self.desired.state.services:
             endpoints = controllers.endpoints(service, live)
             l7, algorithm = controllers.l7_mode(service, self.desired.cilium)
-            ip = None if service.headless else self.ipam.cluster_ip(
-                service.key, [port.port for port in service.ports])
+            ip = (
+                None
+                if service.headless
+                else self.ipam.cluster_ip(service.key, [port.port for port in service.ports])
+            )
             if ip:
                 for port in service.ports:
                     cluster = controllers.cluster_name(service, port.port)
-                    mine = [(a, p) for a, p in endpoints
-                            if len(service.ports) == 1 or p == port.target_port]
-                    proxy.append(xds.ProxyService(cluster, (ip, port.port), l7, algorithm,
-                                                  tuple(mine)))
+                    mine = [
+                        (a, p)
+                        for a, p in endpoints
+                        if len(service.ports) == 1 or p == port.target_port
+                    ]
+                    proxy.append(
+                        xds.ProxyService(cluster, (ip, port.port), l7, algorithm, tuple(mine))
+                    )
             addresses = sorted({a for a, _ in endpoints}) if service.headless else [ip]
             dns_rows.append((service.name, service.namespace, [a for a in addresses if a]))
-            service_rows.append({
-                "name": service.name, "namespace": service.namespace,
-                "type": "Headless" if service.headless else "ClusterIP",
-                "cluster_ip": ip or "None", "port": service.ports[0].port,
-                "ports": [p.port for p in service.ports],
-                "mode": "L7" if l7 else "L4",
-                "algorithm": algorithm or ("n/a" if service.headless else "random"),
-                "endpoints": [f"{a}:{p}" for a, p in endpoints]})
+            service_rows.append(
+                {
+                    "name": service.name,
+                    "namespace": service.namespace,
+                    "type": "Headless" if service.headless else "ClusterIP",
+                    "cluster_ip": ip or "None",
+                    "port": service.ports[0].port,
+                    "ports": [p.port for p in service.ports],
+                    "mode": "L7" if l7 else "L4",
+                    "algorithm": algorithm or ("n/a" if service.headless else "random"),
+                    "endpoints": [f"{a}:{p}" for a, p in endpoints],
+                }
+            )
         written = self.xds.apply(proxy)
         if written:
             log(f"xds: wrote {', '.join(written)}")
@@ -317,31 +367,59 @@ class Node:
         self.write_status(service_rows)
 
     def write_status(self, service_rows: list[dict[str, Any]]) -> None:
-        pod_rows = [{
-            "name": pod.name, "namespace": pod.deployment.namespace,
-            "deployment": pod.deployment.name, "ip": pod.ip, "ready": pod.ready,
-            "phase": pod.phase, "restarts": pod.restarts, "pid": pod.pid,
-            "created": round(pod.created, 3), "template_hash": pod.template_hash,
-            "error": pod.last_error, "ready_at": round(pod.ready_at, 4),
-        } for pod in sorted(self.pods.values(), key=lambda pod: pod.name) if not pod.finished]
+        pod_rows = [
+            {
+                "name": pod.name,
+                "namespace": pod.deployment.namespace,
+                "deployment": pod.deployment.name,
+                "ip": pod.ip,
+                "ready": pod.ready,
+                "phase": pod.phase,
+                "restarts": pod.restarts,
+                "pid": pod.pid,
+                "created": round(pod.created, 3),
+                "template_hash": pod.template_hash,
+                "error": pod.last_error,
+                "ready_at": round(pod.ready_at, 4),
+            }
+            for pod in sorted(self.pods.values(), key=lambda pod: pod.name)
+            if not pod.finished
+        ]
         deployments = []
         for deployment in self.desired.state.deployments:
-            mine = [row for row in pod_rows if row["deployment"] == deployment.name
-                    and row["namespace"] == deployment.namespace]
+            mine = [
+                row
+                for row in pod_rows
+                if row["deployment"] == deployment.name and row["namespace"] == deployment.namespace
+            ]
             current = [row for row in mine if row["phase"] != "Terminating"]
-            deployments.append({
-                "name": deployment.name, "namespace": deployment.namespace,
-                "replicas": deployment.replicas,
-                "ready": sum(row["ready"] for row in current),
-                "updated": sum(row["template_hash"] == deployment.template_hash
-                               for row in current),
-                "available": sum(row["ready"] for row in current),
-                "total": len(mine), "template_hash": deployment.template_hash})
-        status = {"node": {"pid": os.getpid(), "started": self.started,
-                           "envoy_pid": self.envoy.pid if self.envoy else None,
-                           "cluster": self.config.name},
-                  "manifests": self.desired.fingerprint, "error": self.error,
-                  "pods": pod_rows, "services": service_rows, "deployments": deployments}
+            deployments.append(
+                {
+                    "name": deployment.name,
+                    "namespace": deployment.namespace,
+                    "replicas": deployment.replicas,
+                    "ready": sum(row["ready"] for row in current),
+                    "updated": sum(
+                        row["template_hash"] == deployment.template_hash for row in current
+                    ),
+                    "available": sum(row["ready"] for row in current),
+                    "total": len(mine),
+                    "template_hash": deployment.template_hash,
+                }
+            )
+        status = {
+            "node": {
+                "pid": os.getpid(),
+                "started": self.started,
+                "envoy_pid": self.envoy.pid if self.envoy else None,
+                "cluster": self.config.name,
+            },
+            "manifests": self.desired.fingerprint,
+            "error": self.error,
+            "pods": pod_rows,
+            "services": service_rows,
+            "deployments": deployments,
+        }
         text = json.dumps(status, sort_keys=True)
         if text != self.last_status:
             self.last_status = text

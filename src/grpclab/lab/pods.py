@@ -63,14 +63,16 @@ def find_program(program: str) -> str:
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes' ``$(VAR)`` expansion in command, args and env values (``$$`` escapes)."""
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
-                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+        lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+        text,
+    )
 
 
 def pod_env(deployment: Deployment, name: str, ip: str) -> dict[str, str]:
     """The container's environment: its ``env`` with the downward API resolved."""
-    fields = {"metadata.name": name, "metadata.namespace": deployment.namespace,
-              "status.podIP": ip}
+    fields = {"metadata.name": name, "metadata.namespace": deployment.namespace, "status.podIP": ip}
     env: dict[str, str] = {}
     for var in deployment.env:
         env[var.name] = fields[var.field_path] if var.field_path else expand(var.value, env)
@@ -83,7 +85,8 @@ def probe_once(channel: object, probe: Probe) -> bool:
 
     try:
         reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=probe.service), timeout=probe.timeout)
+            health_pb2.HealthCheckRequest(service=probe.service), timeout=probe.timeout
+        )
     except RpcError:
         return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -183,8 +186,9 @@ class Pod:
     def _run_container(self) -> None:
         argv, env = self._argv_env()
         try:
-            process, _record = launch(self.pods_dir, self.name, argv, env=env,
-                                      listen=[], base_env=self.base_env)
+            process, _record = launch(
+                self.pods_dir, self.name, argv, env=env, listen=[], base_env=self.base_env
+            )
         except LabError as error:
             self.last_error = str(error)
             return
@@ -213,10 +217,14 @@ class Pod:
         next_live = began + (liveness.initial_delay if liveness else 0)
         ready_failures = live_failures = 0
         term_deadline: float | None = None
-        with grpc.insecure_channel(f"{self.ip}:{readiness.port if readiness else 0}",
-                                   options=PROBE_CHANNEL_OPTIONS) as ready_channel, \
-                grpc.insecure_channel(f"{self.ip}:{liveness.port if liveness else 0}",
-                                      options=PROBE_CHANNEL_OPTIONS) as live_channel:
+        with (
+            grpc.insecure_channel(
+                f"{self.ip}:{readiness.port if readiness else 0}", options=PROBE_CHANNEL_OPTIONS
+            ) as ready_channel,
+            grpc.insecure_channel(
+                f"{self.ip}:{liveness.port if liveness else 0}", options=PROBE_CHANNEL_OPTIONS
+            ) as live_channel,
+        ):
             while True:
                 now = time.monotonic()
                 if self.terminating and term_deadline is None:
@@ -282,6 +290,7 @@ def clean_orphans(pods_dir: Path, grace: float = 2.0) -> list[str]:
             found.append((pid_file, record))
         else:
             pid_file.unlink(missing_ok=True)
+
     def end(record: ProcessRecord) -> None:
         stop(record, grace)
         # and what it started: the pod's session (pids are not reused while it has members)

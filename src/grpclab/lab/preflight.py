@@ -28,8 +28,9 @@ def address_problem(address: str) -> str | None:
 def binary_version(argv: Sequence[str], timeout: float = 20.0) -> str:
     """The first output line of ``argv`` (e.g. ``envoy --version``); LabError if it cannot run."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
     except FileNotFoundError as error:
         raise LabError(f"{argv[0]} not found") from error
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -50,8 +51,9 @@ class PreflightReport:
     problems: list[str] = field(default_factory=list)
 
 
-def preflight(state_dir: str | os.PathLike, addresses: Sequence[str],
-              binaries: Sequence[Sequence[str]] = ()) -> PreflightReport:
+def preflight(
+    state_dir: str | os.PathLike, addresses: Sequence[str], binaries: Sequence[Sequence[str]] = ()
+) -> PreflightReport:
     """Check that every binary runs and every planned address is free, except the addresses
     that this cluster's own live processes (its pid files) already hold."""
     report = PreflightReport()

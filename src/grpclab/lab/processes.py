@@ -114,8 +114,9 @@ def is_running(record: ProcessRecord) -> bool:
     return cmdline_matches(proc_cmdline(record.pid), record.argv)
 
 
-def live_record(state_dir: str | os.PathLike, name: str, *, prune: bool = True
-                ) -> ProcessRecord | None:
+def live_record(
+    state_dir: str | os.PathLike, name: str, *, prune: bool = True
+) -> ProcessRecord | None:
     """The record of ``name`` when its process runs; a stale pid file is removed (``prune``)."""
     path = pid_path(state_dir, name)
     record = read_record(path)
@@ -156,8 +157,12 @@ def watch_checksums(paths: Iterable[str]) -> dict[str, str | None]:
     return {str(path): file_checksum(path) for path in paths}
 
 
-def restart_reasons(record: ProcessRecord, argv: Sequence[str], env: Mapping[str, str],
-                    watch: Mapping[str, str | None]) -> list[str]:
+def restart_reasons(
+    record: ProcessRecord,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    watch: Mapping[str, str | None],
+) -> list[str]:
     """Why a running process no longer matches what is wanted (empty: leave it alone)."""
     reasons = []
     if list(argv) != record.argv:
@@ -170,17 +175,29 @@ def restart_reasons(record: ProcessRecord, argv: Sequence[str], env: Mapping[str
     return reasons
 
 
-def start(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
-          env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
-          watch: Mapping[str, str | None] | None = None) -> ProcessRecord:
+def start(
+    state_dir: str | os.PathLike,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    listen: Sequence[str] = (),
+    watch: Mapping[str, str | None] | None = None,
+) -> ProcessRecord:
     """Start ``argv`` detached (own session, cwd the state directory, output to its log)."""
     return launch(state_dir, name, argv, env=env, listen=listen, watch=watch)[1]
 
 
-def launch(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
-           env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
-           watch: Mapping[str, str | None] | None = None,
-           base_env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, ProcessRecord]:
+def launch(
+    state_dir: str | os.PathLike,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    listen: Sequence[str] = (),
+    watch: Mapping[str, str | None] | None = None,
+    base_env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen, ProcessRecord]:
     """``start``, also giving the child's Popen to a caller that waits for it (the lab node).
     The child's environment is ``base_env`` (default: this process's) updated with ``env``;
     the pid file records ``env`` only."""
@@ -193,15 +210,25 @@ def launch(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
         out.flush()
         try:
             child = subprocess.Popen(
-                list(argv), cwd=state_dir,
+                list(argv),
+                cwd=state_dir,
                 env={**(os.environ if base_env is None else base_env), **env},
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         except OSError as error:
             raise LabError(f"cannot start {name}: {argv[0]}: {error.strerror}") from error
-    record = ProcessRecord(pid=child.pid, argv=list(argv), env=env, listen=list(listen),
-                           watch=dict(watch or {}), started=time.time())
+    record = ProcessRecord(
+        pid=child.pid,
+        argv=list(argv),
+        env=env,
+        listen=list(listen),
+        watch=dict(watch or {}),
+        started=time.time(),
+    )
     write_record(pid_path(state_dir, name), record)
     return child, record
 
@@ -254,7 +281,8 @@ def grpc_health_status(address: str, timeout: float = 1.0) -> str:
     with grpc.insecure_channel(address, options=options) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=True)
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=True
+            )
         except grpc.RpcError as error:
             return error.code().name
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
@@ -272,8 +300,9 @@ def http_status(url: str, timeout: float = 1.0) -> str:
         return f"unreachable ({getattr(error, 'reason', error)})"
 
 
-def wait_ready(check: Callable[[], str], wanted: str, *, timeout: float,
-               alive: Callable[[], bool]) -> tuple[bool, str]:
+def wait_ready(
+    check: Callable[[], str], wanted: str, *, timeout: float, alive: Callable[[], bool]
+) -> tuple[bool, str]:
     """Poll ``check`` until it returns ``wanted``, the process dies, or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     last = "not checked"
@@ -299,12 +328,20 @@ class Readiness:
     def wait(self, record: ProcessRecord) -> tuple[bool, str]:
         if self.grpc:
             address = self.grpc
-            return wait_ready(lambda: grpc_health_status(address), "SERVING",
-                              timeout=self.timeout, alive=lambda: is_running(record))
+            return wait_ready(
+                lambda: grpc_health_status(address),
+                "SERVING",
+                timeout=self.timeout,
+                alive=lambda: is_running(record),
+            )
         if self.http:
             url = self.http
-            return wait_ready(lambda: http_status(url), "200",
-                              timeout=self.timeout, alive=lambda: is_running(record))
+            return wait_ready(
+                lambda: http_status(url),
+                "200",
+                timeout=self.timeout,
+                alive=lambda: is_running(record),
+            )
         return True, "no readiness check"
 
     def describe(self) -> str:
@@ -325,24 +362,37 @@ class Outcome:
     log: str = ""
 
 
-def ensure_started(state_dir: str | os.PathLike, name: str, argv: Sequence[str], *,
-                   env: Mapping[str, str] | None = None, listen: Sequence[str] = (),
-                   watch: Sequence[str] = (), readiness: Readiness | None = None,
-                   stop_timeout: float = 15.0, check_mode: bool = False) -> Outcome:
+def ensure_started(
+    state_dir: str | os.PathLike,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    listen: Sequence[str] = (),
+    watch: Sequence[str] = (),
+    readiness: Readiness | None = None,
+    stop_timeout: float = 15.0,
+    check_mode: bool = False,
+) -> Outcome:
     """Make ``name`` run ``argv``: start it if absent or stale, restart it only if its argv,
     environment or a watched file changed, and wait until it is ready."""
     env = dict(env or {})
     checksums = watch_checksums(watch)
     log = str(log_path(state_dir, name))
     current = live_record(state_dir, name, prune=not check_mode)
-    reasons = ["it was not running"] if current is None else restart_reasons(
-        current, argv, env, checksums)
+    reasons = (
+        ["it was not running"]
+        if current is None
+        else restart_reasons(current, argv, env, checksums)
+    )
     if not reasons:
         if readiness and not check_mode:
             ready, status = readiness.wait(current)
             if not ready:
-                raise LabError(f"{name} (pid {current.pid}) is not ready: "
-                               f"{readiness.describe()} is {status}; log {log}:\n{log_tail(log)}")
+                raise LabError(
+                    f"{name} (pid {current.pid}) is not ready: "
+                    f"{readiness.describe()} is {status}; log {log}:\n{log_tail(log)}"
+                )
         return Outcome(False, "running", current.pid, [], log)
     action = "started" if current is None else "restarted"
     if check_mode:
@@ -353,13 +403,16 @@ def ensure_started(state_dir: str | os.PathLike, name: str, argv: Sequence[str],
     if readiness:
         ready, status = readiness.wait(record)
         if not ready:
-            raise LabError(f"{name} (pid {record.pid}) did not get ready: {readiness.describe()} "
-                           f"is {status}; log {log}:\n{log_tail(log)}")
+            raise LabError(
+                f"{name} (pid {record.pid}) did not get ready: {readiness.describe()} "
+                f"is {status}; log {log}:\n{log_tail(log)}"
+            )
     return Outcome(True, action, record.pid, reasons, log)
 
 
-def ensure_absent(state_dir: str | os.PathLike, name: str, *, stop_timeout: float = 15.0,
-                  check_mode: bool = False) -> Outcome:
+def ensure_absent(
+    state_dir: str | os.PathLike, name: str, *, stop_timeout: float = 15.0, check_mode: bool = False
+) -> Outcome:
     """Make sure ``name`` does not run: SIGTERM its recorded pid (SIGKILL after
     ``stop_timeout``) and remove its pid file. A stale pid file is just removed."""
     path = pid_path(state_dir, name)
@@ -369,9 +422,11 @@ def ensure_absent(state_dir: str | os.PathLike, name: str, *, stop_timeout: floa
         return Outcome(False, "absent", None, [], log)
     running = record is not None and is_running(record)
     if check_mode:
-        return Outcome(True, "stopped" if running else "absent",
-                       record.pid if record else None, [], log)
+        return Outcome(
+            True, "stopped" if running else "absent", record.pid if record else None, [], log
+        )
     how = stop(record, stop_timeout) if running and record else "stale pid file"
     path.unlink(missing_ok=True)
-    return Outcome(True, "stopped" if running else "absent", record.pid if record else None,
-                   [how], log)
+    return Outcome(
+        True, "stopped" if running else "absent", record.pid if record else None, [how], log
+    )

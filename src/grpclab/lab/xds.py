@@ -58,8 +58,7 @@ class XdsFiles:
             stale.unlink()
         self._written.clear()
         self.apply([])
-        atomic_write(self.bootstrap_path,
-                     dump(envoyconfig.bootstrap(admin, self.lds, self.cds)))
+        atomic_write(self.bootstrap_path, dump(envoyconfig.bootstrap(admin, self.lds, self.cds)))
         return self.bootstrap_path
 
     def _write(self, path: Path, text: str) -> bool:
@@ -78,15 +77,25 @@ class XdsFiles:
             text = dump(envoyconfig.discovery_response(envoyconfig.ASSIGNMENT_TYPE, [assignment]))
             if self._write(eds[service.cluster], text):
                 written.append(eds[service.cluster].name)
-        clusters = [envoyconfig.cluster(s.cluster, envoyconfig.lb_policy(s.algorithm, l7=s.l7),
-                                        http2=s.l7, eds_path=eds[s.cluster]) for s in services]
-        if self._write(self.cds, dump(envoyconfig.discovery_response(
-                envoyconfig.CLUSTER_TYPE, clusters))):
+        clusters = [
+            envoyconfig.cluster(
+                s.cluster,
+                envoyconfig.lb_policy(s.algorithm, l7=s.l7),
+                http2=s.l7,
+                eds_path=eds[s.cluster],
+            )
+            for s in services
+        ]
+        if self._write(
+            self.cds, dump(envoyconfig.discovery_response(envoyconfig.CLUSTER_TYPE, clusters))
+        ):
             written.append(self.cds.name)
-        listeners = [envoyconfig.listener(s.cluster, s.address, s.cluster, l7=s.l7)
-                     for s in services]
-        if self._write(self.lds, dump(envoyconfig.discovery_response(
-                envoyconfig.LISTENER_TYPE, listeners))):
+        listeners = [
+            envoyconfig.listener(s.cluster, s.address, s.cluster, l7=s.l7) for s in services
+        ]
+        if self._write(
+            self.lds, dump(envoyconfig.discovery_response(envoyconfig.LISTENER_TYPE, listeners))
+        ):
             written.append(self.lds.name)
         for path in self.eds_dir.glob("*.yaml"):
             if path.stem not in eds:

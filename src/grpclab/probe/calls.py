@@ -73,12 +73,14 @@ def open_channels(target: str, count: int, lb: str, connect_timeout: float) -> l
             for channel in channels:
                 channel.close()
             where = f" (connection {index} of {count})" if index else ""
-            raise ConnectError(f"cannot connect to {target} within {connect_timeout:g} s"
-                             f"{where}: {why}") from None
+            raise ConnectError(
+                f"cannot connect to {target} within {connect_timeout:g} s{where}: {why}"
+            ) from None
     return channels
 
 
 # ---------------------------------------------------------------------------- calls
+
 
 def replica_of(metadata: Sequence[tuple[str, str | bytes]] | None, message: str) -> str | None:
     """The replica that answered: metadata ``hostname``, else ``Hello from <name>``."""
@@ -86,7 +88,7 @@ def replica_of(metadata: Sequence[tuple[str, str | bytes]] | None, message: str)
         if key == "hostname":
             return value.decode() if isinstance(value, bytes) else value
     if message.startswith(_REPLY_PREFIX):
-        return message[len(_REPLY_PREFIX):].strip() or None
+        return message[len(_REPLY_PREFIX) :].strip() or None
     return None
 
 
@@ -123,12 +125,14 @@ def split_calls(calls: int, connections: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(connections)]
 
 
-def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
-              timeout: float) -> tuple[list[Tally], float]:
+def run_calls(
+    channels: Sequence[grpc.Channel], calls: int, concurrency: int, timeout: float
+) -> tuple[list[Tally], float]:
     """Send ``calls`` calls over ``channels``; returns one tally per channel and the seconds."""
     jobs: list[tuple[int, Tally, tuple]] = []
-    for index, (channel, share) in enumerate(zip(channels, split_calls(calls, len(channels)),
-                                                  strict=True)):
+    for index, (channel, share) in enumerate(
+        zip(channels, split_calls(calls, len(channels)), strict=True)
+    ):
         with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
         budget = iter(range(share))  # shared by the connection's workers
         for _ in range(min(concurrency, share)):
@@ -143,8 +147,10 @@ def run_calls(channels: Sequence[grpc.Channel], calls: int, concurrency: int,
         except BaseException as err:  # a bug, not a failed call: re-raised in the caller
             errors.append(err)
 
-    threads = [threading.Thread(target=guarded, args=args, name=f"probe-{index}", daemon=True)
-               for index, _, args in jobs[1:]]
+    threads = [
+        threading.Thread(target=guarded, args=args, name=f"probe-{index}", daemon=True)
+        for index, _, args in jobs[1:]
+    ]
     start = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -109,31 +109,42 @@ class ProbeOptions:
             if self.calls < 1:
                 raise ProbeError(f"--calls must be at least 1, not {self.calls}")
             if self.connections > self.calls:
-                raise ProbeError(f"--connections {self.connections} is more than --calls "
-                                 f"{self.calls}: every connection needs at least one call")
+                raise ProbeError(
+                    f"--connections {self.connections} is more than --calls "
+                    f"{self.calls}: every connection needs at least one call"
+                )
         if self.concurrency is not None:
             if self.concurrency < 1:
                 raise ProbeError(f"--concurrency must be at least 1, not {self.concurrency}")
             if self.connections * self.concurrency > MAX_IN_FLIGHT:
-                raise ProbeError(f"--connections x --concurrency must be at most {MAX_IN_FLIGHT}"
-                                 f" (one thread per call in flight), not "
-                                 f"{self.connections * self.concurrency}")
+                raise ProbeError(
+                    f"--connections x --concurrency must be at most {MAX_IN_FLIGHT}"
+                    f" (one thread per call in flight), not "
+                    f"{self.connections * self.concurrency}"
+                )
         elif self.connections > MAX_IN_FLIGHT:
-            raise ProbeError(f"--connections must be at most {MAX_IN_FLIGHT}, not "
-                             f"{self.connections}")
+            raise ProbeError(
+                f"--connections must be at most {MAX_IN_FLIGHT}, not {self.connections}"
+            )
         if self.expect not in EXPECTATIONS:
             raise ProbeError(f"--expect must be one of {', '.join(EXPECTATIONS)}")
         if self.replicas is not None and self.replicas < 1:
             raise ProbeError(f"--replicas must be at least 1, not {self.replicas}")
-        for flag, value in (("--min-share", self.min_share),
-                            ("--max-error-rate", self.max_error_rate)):
+        for flag, value in (
+            ("--min-share", self.min_share),
+            ("--max-error-rate", self.max_error_rate),
+        ):
             if not 0.0 <= value <= 1.0:  # also false for nan
                 raise ProbeError(f"{flag} must be between 0 and 1, not {value:g}")
-        for flag, value in (("--timeout", self.timeout),
-                            ("--connect-timeout", self.connect_timeout)):
+        for flag, value in (
+            ("--timeout", self.timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ):
             if not 0 < value <= grpclab.MAX_SECONDS:  # also false for nan
-                raise ProbeError(f"{flag} must be a positive number of seconds, at most "
-                                 f"{grpclab.MAX_SECONDS:g}, not {value:g}")
+                raise ProbeError(
+                    f"{flag} must be a positive number of seconds, at most "
+                    f"{grpclab.MAX_SECONDS:g}, not {value:g}"
+                )
         if self.lb not in LB_POLICIES:
             raise ProbeError(f"--lb must be one of {', '.join(LB_POLICIES)}")
         self._validate_paced()
@@ -148,41 +159,69 @@ class ProbeOptions:
         if self.duration is None or self.rate is None:
             raise ProbeError("--duration and --rate go together: a paced run needs both")
         if self.calls is not None:
-            raise ProbeError("--duration and --calls are two modes: give one (a paced run "
-                             "makes --rate x --duration calls)")
+            raise ProbeError(
+                "--duration and --calls are two modes: give one (a paced run "
+                "makes --rate x --duration calls)"
+            )
         if self.concurrency is not None:
-            raise ProbeError("--concurrency does not apply to --duration: calls are sent on "
-                             "schedule, however many are in flight")
+            raise ProbeError(
+                "--concurrency does not apply to --duration: calls are sent on "
+                "schedule, however many are in flight"
+            )
         if not 0 < self.duration <= grpclab.MAX_SECONDS:
-            raise ProbeError(f"--duration must be a positive number of seconds, at most "
-                             f"{grpclab.MAX_SECONDS:g}, not {self.duration:g}")
+            raise ProbeError(
+                f"--duration must be a positive number of seconds, at most "
+                f"{grpclab.MAX_SECONDS:g}, not {self.duration:g}"
+            )
         if not 0 < self.rate <= MAX_RATE:
-            raise ProbeError(f"--rate must be a positive number of calls per second, at most "
-                             f"{MAX_RATE:g}, not {self.rate:g}")
+            raise ProbeError(
+                f"--rate must be a positive number of calls per second, at most "
+                f"{MAX_RATE:g}, not {self.rate:g}"
+            )
         calls = round(self.rate * self.duration)
         if calls < self.connections:
-            raise ProbeError(f"--rate x --duration makes {calls} calls, fewer than "
-                             f"--connections {self.connections}")
+            raise ProbeError(
+                f"--rate x --duration makes {calls} calls, fewer than "
+                f"--connections {self.connections}"
+            )
         if calls > MAX_TIMELINE_CALLS:
-            raise ProbeError(f"--rate x --duration makes {calls} calls, more than "
-                             f"{MAX_TIMELINE_CALLS} (every call is recorded)")
+            raise ProbeError(
+                f"--rate x --duration makes {calls} calls, more than "
+                f"{MAX_TIMELINE_CALLS} (every call is recorded)"
+            )
 
     @property
     def expectation(self) -> Expectation:
-        return Expectation(expect=self.expect, replicas=self.replicas,
-                           min_share=self.min_share, max_error_rate=self.max_error_rate)
+        return Expectation(
+            expect=self.expect,
+            replicas=self.replicas,
+            min_share=self.min_share,
+            max_error_rate=self.max_error_rate,
+        )
 
 
 # ---------------------------------------------------------------------------- the probe
 
-def build_result(options: ProbeOptions, verdict: Verdict, duration: float,
-                 plan: sizing.CallPlan | None = None, timeline: dict | None = None) -> dict:
+
+def build_result(
+    options: ProbeOptions,
+    verdict: Verdict,
+    duration: float,
+    plan: sizing.CallPlan | None = None,
+    timeline: dict | None = None,
+) -> dict:
     """The JSON document of the contract (module docstring)."""
     judged = verdict.to_dict()
     total = judged["totals"]["calls"]
     if plan is None:  # the calls were made elsewhere: describe them as given
-        plan = sizing.plan_calls(total, options.connections, options.concurrency,
-                                 options.replicas, options.min_share, MAX_IN_FLIGHT)
+        plan = sizing.plan_calls(
+            total,
+            options.connections,
+            options.concurrency,
+            options.replicas,
+            options.min_share,
+            MAX_IN_FLIGHT,
+        )
     result = {
         "schema": SCHEMA if timeline is None else SCHEMA_TIMELINE,
         "target": options.target,
@@ -231,19 +270,33 @@ def build_result(options: ProbeOptions, verdict: Verdict, duration: float,
     return result
 
 
-def _closed_loop(channels: Sequence[grpc.Channel],
-                 options: ProbeOptions) -> tuple[sizing.CallPlan, list[Tally], float]:
+def _closed_loop(
+    channels: Sequence[grpc.Channel], options: ProbeOptions
+) -> tuple[sizing.CallPlan, list[Tally], float]:
     """The calls mode: the planned calls, and a top-up after a first pass when it is one."""
-    plan = sizing.plan_calls(options.calls, options.connections, options.concurrency,
-                             options.replicas, options.min_share, MAX_IN_FLIGHT)
+    plan = sizing.plan_calls(
+        options.calls,
+        options.connections,
+        options.concurrency,
+        options.replicas,
+        options.min_share,
+        MAX_IN_FLIGHT,
+    )
     tallies, duration = run_calls(channels, plan.chosen, plan.concurrency, options.timeout)
     if plan.source == sizing.FIRST_PASS:
         seen = len(set().union(*(t.replicas_reached() for t in tallies)))
-        plan, more = sizing.top_up(plan, max(1, seen), options.connections, options.min_share,
-                                   options.concurrency, MAX_IN_FLIGHT)
+        plan, more = sizing.top_up(
+            plan,
+            max(1, seen),
+            options.connections,
+            options.min_share,
+            options.concurrency,
+            MAX_IN_FLIGHT,
+        )
         if more > 0:
-            extra, extra_duration = run_calls(channels, more * len(channels), plan.concurrency,
-                                              options.timeout)
+            extra, extra_duration = run_calls(
+                channels, more * len(channels), plan.concurrency, options.timeout
+            )
             for tally, added in zip(tallies, extra, strict=True):
                 tally.merge(added)
             duration += extra_duration
@@ -254,8 +307,9 @@ def probe(options: ProbeOptions) -> dict:
     """Validate, connect, call, judge: the result document. Raises ProbeError if it cannot."""
     options.validate()
     try:
-        channels = open_channels(options.target, options.connections, options.lb,
-                                 options.connect_timeout)
+        channels = open_channels(
+            options.target, options.connections, options.lb, options.connect_timeout
+        )
     except ConnectError as err:
         raise ProbeError(str(err)) from None
     timeline = None
@@ -264,9 +318,14 @@ def probe(options: ProbeOptions) -> dict:
             run = pacer.run_paced(channels, options.rate, options.duration, options.timeout)
             timeline = build_timeline(run, options.rate, options.duration, len(channels))
             tallies, duration = tallies_of(run.records, len(channels)), run.sent_span_s
-            plan = sizing.timeline_plan(options.rate, options.duration, len(channels),
-                                        options.replicas, options.min_share,
-                                        math.ceil(timeline["max_in_flight"] / len(channels)))
+            plan = sizing.timeline_plan(
+                options.rate,
+                options.duration,
+                len(channels),
+                options.replicas,
+                options.min_share,
+                math.ceil(timeline["max_in_flight"] / len(channels)),
+            )
         else:
             plan, tallies, duration = _closed_loop(channels, options)
     finally:
@@ -277,6 +336,7 @@ def probe(options: ProbeOptions) -> dict:
 
 # ---------------------------------------------------------------------------- command line
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog=PROG,
@@ -286,58 +346,127 @@ def build_parser() -> argparse.ArgumentParser:
         "judge (too few calls).",
     )
     add = parser.add_argument
-    add("--target", required=True,
-        help="gRPC target: host:port, dns:///host:port, ipv4:a:p,b:p,... or ipv6:[a]:p,...")
-    add("--calls", type=int, default=None,
+    add(
+        "--target",
+        required=True,
+        help="gRPC target: host:port, dns:///host:port, ipv4:a:p,b:p,... or ipv6:[a]:p,...",
+    )
+    add(
+        "--calls",
+        type=int,
+        default=None,
         help="calls in total (default: sized so that per-request balancing fails spread by "
-        "chance below 1e-6; with --replicas, else after a first pass of 400)")
-    add("--connections", type=int, default=4,
-        help="distinct TCP connections the calls are spread over (default: %(default)s)")
-    add("--concurrency", type=int, default=None,
+        "chance below 1e-6; with --replicas, else after a first pass of 400)",
+    )
+    add(
+        "--connections",
+        type=int,
+        default=4,
+        help="distinct TCP connections the calls are spread over (default: %(default)s)",
+    )
+    add(
+        "--concurrency",
+        type=int,
+        default=None,
         help="calls in flight per connection (default: one per 100 calls per connection, "
-        f"1 to {sizing.MAX_AUTO_CONCURRENCY})")
-    add("--duration", type=float, default=None, metavar="S",
-        help="over time: pace calls for S seconds (with --rate) and report a timeline")
-    add("--rate", type=float, default=None, metavar="R",
-        help="over time: R calls per second in all, sent on schedule over the connections")
-    add("--expect", choices=EXPECTATIONS, default=NONE,
+        f"1 to {sizing.MAX_AUTO_CONCURRENCY})",
+    )
+    add(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="over time: pace calls for S seconds (with --rate) and report a timeline",
+    )
+    add(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="over time: R calls per second in all, sent on schedule over the connections",
+    )
+    add(
+        "--expect",
+        choices=EXPECTATIONS,
+        default=NONE,
         help="spread: every connection reaches every replica; pinned: every connection stays "
-        "on one replica; none: report only (default: %(default)s)")
-    add("--replicas", type=int, default=None,
-        help="replicas expected (default: the distinct replicas seen, with a warning)")
-    add("--min-share", type=float, default=0.5,
+        "on one replica; none: report only (default: %(default)s)",
+    )
+    add(
+        "--replicas",
+        type=int,
+        default=None,
+        help="replicas expected (default: the distinct replicas seen, with a warning)",
+    )
+    add(
+        "--min-share",
+        type=float,
+        default=0.5,
         help="spread: least share of its fair share each replica must get, 0-1 "
-        "(default: %(default)s)")
-    add("--max-error-rate", type=float, default=0.0,
-        help="largest fraction of failed calls the verdict accepts, 0-1 (default: %(default)s)")
-    add("--timeout", type=float, default=5.0,
-        help="deadline of each call, seconds (default: %(default)s)")
-    add("--connect-timeout", type=float, default=5.0,
-        help="deadline for every connection to be ready, seconds (default: %(default)s)")
-    add("--lb", choices=LB_POLICIES, default="pick_first",
+        "(default: %(default)s)",
+    )
+    add(
+        "--max-error-rate",
+        type=float,
+        default=0.0,
+        help="largest fraction of failed calls the verdict accepts, 0-1 (default: %(default)s)",
+    )
+    add(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="deadline of each call, seconds (default: %(default)s)",
+    )
+    add(
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        help="deadline for every connection to be ready, seconds (default: %(default)s)",
+    )
+    add(
+        "--lb",
+        choices=LB_POLICIES,
+        default="pick_first",
         help="the channel's own load-balancing policy; round_robin spreads over the addresses "
-        "of an ipv4: or dns:/// target (default: %(default)s)")
+        "of an ipv4: or dns:/// target (default: %(default)s)",
+    )
     add("--json", action="store_true", help="print one JSON document instead of the table")
-    add("--report", metavar="DIR", default=None,
+    add(
+        "--report",
+        metavar="DIR",
+        default=None,
         help="also write a report folder DIR/<UTC timestamp>/ (report.json, .md, .png, .html) "
-        "with grpclab.report, the compare playbook's report of this one run")
+        "with grpclab.report, the compare playbook's report of this one run",
+    )
     return parser
 
 
 def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
     args = build_parser().parse_args(argv)
     options = ProbeOptions(
-        target=args.target, calls=args.calls, connections=args.connections,
-        concurrency=args.concurrency, expect=args.expect, replicas=args.replicas,
-        min_share=args.min_share, max_error_rate=args.max_error_rate, timeout=args.timeout,
-        connect_timeout=args.connect_timeout, lb=args.lb, json=args.json, report=args.report,
-        duration=args.duration, rate=args.rate,
+        target=args.target,
+        calls=args.calls,
+        connections=args.connections,
+        concurrency=args.concurrency,
+        expect=args.expect,
+        replicas=args.replicas,
+        min_share=args.min_share,
+        max_error_rate=args.max_error_rate,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        lb=args.lb,
+        json=args.json,
+        report=args.report,
+        duration=args.duration,
+        rate=args.rate,
     )
     options.validate()
     # before the probe runs, not after: the report's picture needs the controller extra
     if options.report is not None and importlib.util.find_spec("matplotlib") is None:
-        raise ProbeError("--report draws its picture with matplotlib, which is not installed: "
-                         "pip install 'grpclab[controller]'")
+        raise ProbeError(
+            "--report draws its picture with matplotlib, which is not installed: "
+            "pip install 'grpclab[controller]'"
+        )
     return options
 
 
@@ -363,9 +492,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.report is not None:  # stdout stays one JSON document with --json
         print(f"report: {folder}", file=sys.stderr if options.json else sys.stdout)
     if result["cannot_judge"]:
-        print(f"{PROG}: error: cannot judge spread: too few calls per connection "
-              f"({result['calls']['per_connection']}) for {result['expected_replicas']} "
-              "replicas; leave --calls out so the probe sizes itself", file=sys.stderr)
+        print(
+            f"{PROG}: error: cannot judge spread: too few calls per connection "
+            f"({result['calls']['per_connection']}) for {result['expected_replicas']} "
+            "replicas; leave --calls out so the probe sizes itself",
+            file=sys.stderr,
+        )
         return ExitStatus.CANNOT_JUDGE
     return ExitStatus.SUCCESS if result["passed"] else ExitStatus.NOT_MET
 

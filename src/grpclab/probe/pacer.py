@@ -24,15 +24,15 @@ from grpclab.probe.verdict import UNIDENTIFIED
 DRAIN_SLACK_S = 2.0
 
 
-def _on_done(records: list[Record], start: float, t: float, connection: int,
-             future: grpc.Future) -> None:
+def _on_done(
+    records: list[Record], start: float, t: float, connection: int, future: grpc.Future
+) -> None:
     latency = time.perf_counter() - start - t
     try:
         reply = future.result()
     except grpc.RpcError as err:
         code = err.code()  # type: ignore[attr-defined]
-        records.append((t, connection, None, code.name if code is not None else "UNKNOWN",
-                        latency))
+        records.append((t, connection, None, code.name if code is not None else "UNKNOWN", latency))
         return
     except grpc.FutureCancelledError:
         records.append((t, connection, None, "CANCELLED", latency))
@@ -41,8 +41,9 @@ def _on_done(records: list[Record], start: float, t: float, connection: int,
     records.append((t, connection, replica, OK if replica else UNIDENTIFIED, latency))
 
 
-def run_paced(channels: Sequence[grpc.Channel], rate: float, duration: float,
-              timeout: float) -> PacedRun:
+def run_paced(
+    channels: Sequence[grpc.Channel], rate: float, duration: float, timeout: float
+) -> PacedRun:
     """Send round(rate x duration) calls on schedule; wait for their answers; every record."""
     total = round(rate * duration)
     interval = 1.0 / rate
@@ -70,5 +71,10 @@ def run_paced(channels: Sequence[grpc.Channel], rate: float, duration: float,
     deadline = clock() + timeout + DRAIN_SLACK_S
     while len(records) < total and clock() < deadline:
         sleep(0.005)
-    return PacedRun(records=list(records), start_unix=start_unix, sent_span_s=span,
-                    max_lag_s=max_lag, sent=total)
+    return PacedRun(
+        records=list(records),
+        start_unix=start_unix,
+        sent_span_s=span,
+        max_lag_s=max_lag,
+        sent=total,
+    )

@@ -50,8 +50,9 @@ class CallPlan:
         return asdict(self)
 
 
-def calls_per_connection(replicas: int, connections: int, min_share: float = 0.5,
-                         target: float = TARGET_CHANCE) -> int:
+def calls_per_connection(
+    replicas: int, connections: int, min_share: float = 0.5, target: float = TARGET_CHANCE
+) -> int:
     """The fewest calls per connection for which per-request balancing fails spread with a
     chance below ``target`` (and at least ``MIN_PER_CONNECTION``)."""
     if replicas <= 1:
@@ -70,50 +71,79 @@ def auto_concurrency(per_connection: int, connections: int, max_in_flight: int) 
     return max(1, min(wanted, max_in_flight // connections))
 
 
-def _chance(per_connection: int, connections: int, replicas: int | None,
-            min_share: float) -> float | None:
+def _chance(
+    per_connection: int, connections: int, replicas: int | None, min_share: float
+) -> float | None:
     if replicas is None:
         return None
     return float(f"{spread_chance([per_connection] * connections, replicas, min_share):.3g}")
 
 
-def plan_calls(calls: int | None, connections: int, concurrency: int | None,
-               replicas: int | None, min_share: float, max_in_flight: int) -> CallPlan:
+def plan_calls(
+    calls: int | None,
+    connections: int,
+    concurrency: int | None,
+    replicas: int | None,
+    min_share: float,
+    max_in_flight: int,
+) -> CallPlan:
     """The plan before any call: given, sized for ``replicas``, or a first pass."""
     if calls is not None:
         per = calls // connections
         chance = _chance(per, connections, replicas, min_share)
         why = f"--calls {calls} given: at least {per} per connection"
         if chance is not None and chance >= TARGET_CHANCE:
-            why += (f"; per-request balancing would fail spread by chance up to {chance:.2g} "
-                    f"with {replicas} replicas")
+            why += (
+                f"; per-request balancing would fail spread by chance up to {chance:.2g} "
+                f"with {replicas} replicas"
+            )
         return CallPlan(calls, per, concurrency or 1, GIVEN, why, chance)
     if replicas is None:
         per = max(MIN_PER_CONNECTION, FIRST_PASS_CALLS // connections)
-        return CallPlan(per * connections, per,
-                        concurrency or auto_concurrency(per, connections, max_in_flight),
-                        FIRST_PASS, f"--replicas not given: a first pass of {per} calls per "
-                        "connection, then sized for the replicas it sees")
+        return CallPlan(
+            per * connections,
+            per,
+            concurrency or auto_concurrency(per, connections, max_in_flight),
+            FIRST_PASS,
+            f"--replicas not given: a first pass of {per} calls per "
+            "connection, then sized for the replicas it sees",
+        )
     per = calls_per_connection(replicas, connections, min_share)
     chance = _chance(per, connections, replicas, min_share)
-    return CallPlan(per * connections, per,
-                    concurrency or auto_concurrency(per, connections, max_in_flight), SIZED,
-                    _sized_why(per, connections, replicas, min_share, chance), chance)
+    return CallPlan(
+        per * connections,
+        per,
+        concurrency or auto_concurrency(per, connections, max_in_flight),
+        SIZED,
+        _sized_why(per, connections, replicas, min_share, chance),
+        chance,
+    )
 
 
-def _sized_why(per: int, connections: int, replicas: int, min_share: float,
-               chance: float | None) -> str:
+def _sized_why(
+    per: int, connections: int, replicas: int, min_share: float, chance: float | None
+) -> str:
     if replicas <= 1:
-        return (f"sized for 1 replica: {MIN_PER_CONNECTION} calls per connection, the least "
-                "the probe makes")
+        return (
+            f"sized for 1 replica: {MIN_PER_CONNECTION} calls per connection, the least "
+            "the probe makes"
+        )
     share = f" or a share below {min_share:g} of fair" if min_share > 0 else ""
-    return (f"sized for {replicas} replicas over {connections} connections: with {per} calls "
-            f"per connection, per-request balancing misses a replica on a connection{share} "
-            f"by chance below {TARGET_CHANCE:g} ({chance:.2g})")
+    return (
+        f"sized for {replicas} replicas over {connections} connections: with {per} calls "
+        f"per connection, per-request balancing misses a replica on a connection{share} "
+        f"by chance below {TARGET_CHANCE:g} ({chance:.2g})"
+    )
 
 
-def top_up(plan: CallPlan, seen: int, connections: int, min_share: float,
-           concurrency: int | None, max_in_flight: int) -> tuple[CallPlan, int]:
+def top_up(
+    plan: CallPlan,
+    seen: int,
+    connections: int,
+    min_share: float,
+    concurrency: int | None,
+    max_in_flight: int,
+) -> tuple[CallPlan, int]:
     """After a first pass that saw ``seen`` replicas: the final plan, and the calls per
     connection still to make (0 when the first pass was enough)."""
     needed = calls_per_connection(seen, connections, min_share)
@@ -121,24 +151,45 @@ def top_up(plan: CallPlan, seen: int, connections: int, min_share: float,
     chance = _chance(per, connections, seen, min_share)
     noun = "replica" if seen == 1 else "replicas"
     if per == plan.per_connection:
-        why = (f"--replicas not given: a first pass of {plan.per_connection} calls per "
-               f"connection saw {seen} {noun}, enough for them (chance {chance:.2g})")
+        why = (
+            f"--replicas not given: a first pass of {plan.per_connection} calls per "
+            f"connection saw {seen} {noun}, enough for them (chance {chance:.2g})"
+        )
     else:
-        why = (f"--replicas not given: a first pass of {plan.per_connection} calls per "
-               f"connection saw {seen} {noun}; topped up to {per} per connection, sized for "
-               f"them (chance {chance:.2g})")
-    final = CallPlan(per * connections, per,
-                     concurrency or auto_concurrency(per, connections, max_in_flight),
-                     FIRST_PASS, why, chance)
+        why = (
+            f"--replicas not given: a first pass of {plan.per_connection} calls per "
+            f"connection saw {seen} {noun}; topped up to {per} per connection, sized for "
+            f"them (chance {chance:.2g})"
+        )
+    final = CallPlan(
+        per * connections,
+        per,
+        concurrency or auto_concurrency(per, connections, max_in_flight),
+        FIRST_PASS,
+        why,
+        chance,
+    )
     return final, per - plan.per_connection
 
 
-def timeline_plan(rate: float, duration: float, connections: int, replicas: int | None,
-                  min_share: float, in_flight: int) -> CallPlan:
+def timeline_plan(
+    rate: float,
+    duration: float,
+    connections: int,
+    replicas: int | None,
+    min_share: float,
+    in_flight: int,
+) -> CallPlan:
     """The calls of a paced run: rate x duration, round robin over the connections;
     ``in_flight`` is the most calls a connection had in flight (measured, not a bound)."""
     chosen = round(rate * duration)
     per = chosen // connections
-    return CallPlan(chosen, per, max(1, in_flight), TIMELINE,
-                    f"--rate {rate:g} x --duration {duration:g} s, paced open-loop over "
-                    f"{connections} connections", _chance(per, connections, replicas, min_share))
+    return CallPlan(
+        chosen,
+        per,
+        max(1, in_flight),
+        TIMELINE,
+        f"--rate {rate:g} x --duration {duration:g} s, paced open-loop over "
+        f"{connections} connections",
+        _chance(per, connections, replicas, min_share),
+    )

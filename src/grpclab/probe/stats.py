@@ -27,8 +27,13 @@ def miss_chance(calls: int, replicas: int, connections: int = 1) -> float:
 
 
 def _log_binomial_pmf(k: int, n: int, p: float) -> float:
-    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-            + k * math.log(p) + (n - k) * math.log1p(-p))
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+    )
 
 
 def share_chance(calls: int, replicas: int, min_share: float) -> float:
@@ -45,8 +50,9 @@ def share_chance(calls: int, replicas: int, min_share: float) -> float:
     return min(1.0, replicas * tail)
 
 
-def spread_chance(calls_per_connection: Sequence[int], replicas: int,
-                  min_share: float = 0.0) -> float:
+def spread_chance(
+    calls_per_connection: Sequence[int], replicas: int, min_share: float = 0.0
+) -> float:
     """Bound on the chance that per-request balancing fails ``spread`` by luck alone: some
     connection misses a replica (each connection with its own successful calls), or some
     replica gets less than ``min_share`` of its fair share of them all. Union of both bounds."""

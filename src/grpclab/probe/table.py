@@ -51,8 +51,15 @@ def render_table(result: Mapping) -> str:
 
     replicas = result.get("replicas", [])
     if replicas:
-        rows = [[r["name"], str(r["calls"]), f"{r['share']:.3f}",
-                 "#" * max(1, round(r["share"] * BAR_WIDTH))] for r in replicas]
+        rows = [
+            [
+                r["name"],
+                str(r["calls"]),
+                f"{r['share']:.3f}",
+                "#" * max(1, round(r["share"] * BAR_WIDTH)),
+            ]
+            for r in replicas
+        ]
         lines += _table(["replica", "calls", "share", ""], rows, right={1, 2})
     else:
         lines.append("replica      none answered")
@@ -64,24 +71,35 @@ def render_table(result: Mapping) -> str:
     lines.append("")
 
     connections = result.get("connections", [])
-    rows = [[str(c["index"]), str(c["calls"]), str(c["failed"]),
-             ", ".join(f"{name} {count}" for name, count in c["replicas"].items()) or "-"]
-            for c in connections]
-    lines += _table(["connection", "calls", "failed", "replicas reached"], rows,
-                    right={0, 1, 2})
+    rows = [
+        [
+            str(c["index"]),
+            str(c["calls"]),
+            str(c["failed"]),
+            ", ".join(f"{name} {count}" for name, count in c["replicas"].items()) or "-",
+        ]
+        for c in connections
+    ]
+    lines += _table(["connection", "calls", "failed", "replicas reached"], rows, right={0, 1, 2})
     lines.append("")
 
     if result.get("timeline"):
         lines += [*render_timeline(result["timeline"]), ""]
     latency = result.get("latency_ms", {})
-    lines.append("latency ms   " + "  ".join(f"{key} {_ms(latency.get(key))}"
-                                            for key in ("p50", "p90", "p99", "max")))
+    lines.append(
+        "latency ms   "
+        + "  ".join(f"{key} {_ms(latency.get(key))}" for key in ("p50", "p90", "p99", "max"))
+    )
     rate = result.get("calls_per_second")
-    lines.append(f"throughput   {'-' if rate is None else f'{rate:.1f}'} calls/s "
-                 f"over {result.get('duration_s', 0):.3f} s")
+    lines.append(
+        f"throughput   {'-' if rate is None else f'{rate:.1f}'} calls/s "
+        f"over {result.get('duration_s', 0):.3f} s"
+    )
     jain = result.get("jain_index")
-    lines.append(f"fairness     Jain index {'-' if jain is None else f'{jain:.4f}'} "
-                 "(1 = equal shares, 1/n = one replica takes all)")
+    lines.append(
+        f"fairness     Jain index {'-' if jain is None else f'{jain:.4f}'} "
+        "(1 = equal shares, 1/n = one replica takes all)"
+    )
     failures = result.get("failures") or {}
     if failures:
         listed = ", ".join(f"{code} {count}" for code, count in failures.items())
@@ -94,8 +112,9 @@ def render_table(result: Mapping) -> str:
 
     lines.append(f"summary      {result.get('summary')}")
     expect = result.get("expect")
-    status = ("CANNOT JUDGE" if result.get("cannot_judge")
-              else "PASS" if result.get("passed") else "FAIL")
+    status = (
+        "CANNOT JUDGE" if result.get("cannot_judge") else "PASS" if result.get("passed") else "FAIL"
+    )
     lines.append(f"verdict      {status}: expected {expect}, observed {result.get('observed')}")
     for reason in result.get("reasons", []):
         lines.append(f"             - {reason}")

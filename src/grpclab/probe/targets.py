@@ -10,8 +10,9 @@ import ipaddress
 import re
 
 SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract")
-TARGET_FORMS = ("host:port, dns:///host:port, ipv4:addr:port[,addr:port...] "
-                "or ipv6:[addr]:port[,...]")
+TARGET_FORMS = (
+    "host:port, dns:///host:port, ipv4:addr:port[,addr:port...] or ipv6:[addr]:port[,...]"
+)
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -35,13 +36,15 @@ def _check_host_port(target: str, hostport: str) -> None:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise MalformedTarget(f"malformed target {target!r}: {host!r} is not an IPv6 "
-                             "address") from None
+            raise MalformedTarget(
+                f"malformed target {target!r}: {host!r} is not an IPv6 address"
+            ) from None
         _check_port(target, port[1:])
         return
     if hostport.count(":") > 1:
-        raise MalformedTarget(f"malformed target {target!r}: an IPv6 address needs brackets, "
-                         "as in [::1]:50051")
+        raise MalformedTarget(
+            f"malformed target {target!r}: an IPv6 address needs brackets, as in [::1]:50051"
+        )
     host, sep, port = hostport.rpartition(":")
     if not sep or not host:
         what = "missing :port" if hostport else "empty address"
@@ -50,8 +53,9 @@ def _check_host_port(target: str, hostport: str) -> None:
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            raise MalformedTarget(f"malformed target {target!r}: {host!r} is not an IPv4 "
-                             "address") from None
+            raise MalformedTarget(
+                f"malformed target {target!r}: {host!r} is not an IPv4 address"
+            ) from None
     elif not _HOSTNAME_RE.match(host):
         raise MalformedTarget(f"malformed target {target!r}: {host!r} is not a host name")
     _check_port(target, port)
@@ -63,15 +67,17 @@ def check_target(target: str) -> None:
         raise MalformedTarget(f"malformed target {target!r}: expected {TARGET_FORMS}")
     match = _SCHEME_RE.match(target)
     # "host:port" also looks like "scheme:rest"; it is a URI only for a known scheme or "//"
-    is_uri = match is not None and (match.group(1).lower() in SCHEMES
-                                    or match.group(2).startswith("//"))
+    is_uri = match is not None and (
+        match.group(1).lower() in SCHEMES or match.group(2).startswith("//")
+    )
     if match is None or not is_uri:
         _check_host_port(target, target)
         return
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme not in SCHEMES:
-        raise MalformedTarget(f"malformed target {target!r}: unsupported scheme {scheme!r} "
-                         f"(expected {TARGET_FORMS})")
+        raise MalformedTarget(
+            f"malformed target {target!r}: unsupported scheme {scheme!r} (expected {TARGET_FORMS})"
+        )
     if scheme == "dns":
         if rest.startswith("//"):  # dns://[authority]/host:port
             _authority, slash, rest = rest[2:].partition("/")
@@ -81,8 +87,9 @@ def check_target(target: str) -> None:
     elif scheme == "ipv6":
         for address in rest.split(","):
             if not address.startswith("["):
-                raise MalformedTarget(f"malformed target {target!r}: ipv6: addresses are written "
-                                 "[addr]:port")
+                raise MalformedTarget(
+                    f"malformed target {target!r}: ipv6: addresses are written [addr]:port"
+                )
             _check_host_port(target, address)
     elif scheme == "ipv4":
         for address in rest.split(","):
@@ -90,8 +97,9 @@ def check_target(target: str) -> None:
             try:
                 ipaddress.IPv4Address(host)
             except ValueError:
-                raise MalformedTarget(f"malformed target {target!r}: {address!r} is not "
-                                 "ipv4-address:port") from None
+                raise MalformedTarget(
+                    f"malformed target {target!r}: {address!r} is not ipv4-address:port"
+                ) from None
             _check_port(target, port)
     elif not rest.lstrip("/"):  # unix:path, unix-abstract:name
         raise MalformedTarget(f"malformed target {target!r}: {scheme}: needs a path")

@@ -52,6 +52,7 @@ class PacedRun:
     max_lag_s: float  # the latest a call was sent after its due time
     sent: int
 
+
 _SEGMENTS_LISTED = 4  # the table lists a connection's segments up to this many
 _TABLE_ROWS = 30  # the table groups seconds so that it shows at most this many rows
 
@@ -77,8 +78,9 @@ def _answered(code: str) -> bool:
 
 def max_in_flight(records: Sequence[Record]) -> int:
     """Most calls outstanding at once: sweep over sends and completions."""
-    events = sorted([(t, 1) for t, *_ in records]
-                    + [(t + latency, -1) for t, _c, _r, _code, latency in records])
+    events = sorted(
+        [(t, 1) for t, *_ in records] + [(t + latency, -1) for t, _c, _r, _code, latency in records]
+    )
     most = now = 0
     for _, step in events:
         now += step
@@ -95,8 +97,9 @@ def _segments(calls: Sequence[Record]) -> list[dict]:
             segments[-1]["to_s"] = round(t, 4)
             segments[-1]["calls"] += 1
         else:
-            segments.append({"replica": replica, "from_s": round(t, 4), "to_s": round(t, 4),
-                             "calls": 1})
+            segments.append(
+                {"replica": replica, "from_s": round(t, 4), "to_s": round(t, 4), "calls": 1}
+            )
     return segments
 
 
@@ -104,15 +107,23 @@ def build_timeline(run: PacedRun, rate: float, duration: float, connections: int
     """The ``timeline`` object of the probe's JSON (shape in the module docstring)."""
     records = sorted(run.records, key=lambda r: (r[0], r[1]))
     seconds = max(math.ceil(duration), math.floor(records[-1][0]) + 1 if records else 0)
-    per_second = [{"t": s, "calls": 0, "replicas": {}, "failed": 0, "failures": {}}
-                  for s in range(seconds)]
+    per_second = [
+        {"t": s, "calls": 0, "replicas": {}, "failed": 0, "failures": {}} for s in range(seconds)
+    ]
     by_connection: list[list[Record]] = [[] for _ in range(connections)]
     calls = []
     for record in records:
         t, connection, replica, code, latency = record
         by_connection[connection].append(record)
-        calls.append([round(t, 4), connection, replica, code,
-                      round(latency * 1000.0, 3) if _answered(code) else None])
+        calls.append(
+            [
+                round(t, 4),
+                connection,
+                replica,
+                code,
+                round(latency * 1000.0, 3) if _answered(code) else None,
+            ]
+        )
         bucket = per_second[int(t)]
         bucket["calls"] += 1
         if replica is not None:
@@ -132,8 +143,11 @@ def build_timeline(run: PacedRun, rate: float, duration: float, connections: int
         "calls": calls,
         "per_second": per_second,
         "connections": [
-            {"index": i, "replicas": list(dict.fromkeys(r[2] for r in rows if r[2])),
-             "segments": _segments(rows)}
+            {
+                "index": i,
+                "replicas": list(dict.fromkeys(r[2] for r in rows if r[2])),
+                "segments": _segments(rows),
+            }
             for i, rows in enumerate(by_connection)
         ],
     }
@@ -144,18 +158,25 @@ def render_timeline(timeline: Mapping) -> list[str]:
     per_second = timeline.get("per_second", [])
     names = sorted({name for b in per_second for name in b["replicas"]})
     step = max(1, math.ceil(len(per_second) / _TABLE_ROWS))
-    lines = [f"timeline     asked {timeline['rate']:g} calls/s for {timeline['duration_s']:g} s, "
-             f"achieved {timeline.get('achieved_rate') or 0:g} calls/s (max lag "
-             f"{timeline.get('max_lag_ms', 0):g} ms, at most {timeline.get('max_in_flight')} "
-             "in flight)"]
+    lines = [
+        f"timeline     asked {timeline['rate']:g} calls/s for {timeline['duration_s']:g} s, "
+        f"achieved {timeline.get('achieved_rate') or 0:g} calls/s (max lag "
+        f"{timeline.get('max_lag_ms', 0):g} ms, at most {timeline.get('max_in_flight')} "
+        "in flight)"
+    ]
     header = ["second", "calls", "failed", *names]
     rows = []
     for first in range(0, len(per_second), step):
-        group = per_second[first:first + step]
+        group = per_second[first : first + step]
         label = f"{first}" if step == 1 else f"{first}-{first + len(group) - 1}"
-        rows.append([label, str(sum(b["calls"] for b in group)),
-                     str(sum(b["failed"] for b in group)),
-                     *(str(sum(b["replicas"].get(n, 0) for b in group)) for n in names)])
+        rows.append(
+            [
+                label,
+                str(sum(b["calls"] for b in group)),
+                str(sum(b["failed"] for b in group)),
+                *(str(sum(b["replicas"].get(n, 0) for b in group)) for n in names),
+            ]
+        )
     if len(names) > 8:  # too wide: count the replicas reached instead
         header = ["second", "calls", "failed", "replicas reached"]
         rows = [[*row[:3], str(sum(1 for cell in row[3:] if cell != "0"))] for row in rows]
@@ -167,11 +188,18 @@ def render_timeline(timeline: Mapping) -> list[str]:
     for connection in timeline.get("connections", []):
         segments = connection["segments"]
         if len(segments) <= _SEGMENTS_LISTED:
-            path = ", ".join(f"{s['replica']} {s['from_s']:.1f}-{s['to_s']:.1f} ({s['calls']})"
-                             for s in segments) or "-"
+            path = (
+                ", ".join(
+                    f"{s['replica']} {s['from_s']:.1f}-{s['to_s']:.1f} ({s['calls']})"
+                    for s in segments
+                )
+                or "-"
+            )
         else:
-            path = (f"{len(segments)} segments over {len(connection['replicas'])} replicas "
-                    f"(a change every {sum(s['calls'] for s in segments) / len(segments):.1f} "
-                    "calls)")
+            path = (
+                f"{len(segments)} segments over {len(connection['replicas'])} replicas "
+                f"(a change every {sum(s['calls'] for s in segments) / len(segments):.1f} "
+                "calls)"
+            )
         lines.append(f"{connection['index']:>10}  {path}")
     return lines

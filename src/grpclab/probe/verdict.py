@@ -178,32 +178,45 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _describe(observed: str, tallies: Sequence[Tally], shares: Sequence[ReplicaShare],
-              expected: int, ok: int, failed: int) -> str:
+def _describe(
+    observed: str,
+    tallies: Sequence[Tally],
+    shares: Sequence[ReplicaShare],
+    expected: int,
+    ok: int,
+    failed: int,
+) -> str:
     """The 'what was seen' half of the summary line."""
     k = len(tallies)
     seen = len(shares)
     where = "the only connection" if k == 1 else f"each of {k} connections"
     if observed == FAILED:
-        return "no call succeeded on " + ("the only connection" if k == 1
-                                          else f"any of {k} connections")
+        return "no call succeeded on " + (
+            "the only connection" if k == 1 else f"any of {k} connections"
+        )
     calls = f"all {ok} successful calls" if failed else f"all {ok} calls"
     if seen == 1 and expected <= 1:
-        return (f"1 replica served {calls} on {where} "
-                "(with one replica, pinned and spread look the same)")
+        return (
+            f"1 replica served {calls} on {where} "
+            "(with one replica, pinned and spread look the same)"
+        )
     if seen == 1:
         return f"1 of {expected} replicas served {calls} on {where}"
     if observed == PINNED:
-        return (f"each of {k} connections stayed on 1 replica ({seen} of {expected} replicas "
-                f"used: {_format_counts({r.name: r.calls for r in shares})})")
+        return (
+            f"each of {k} connections stayed on 1 replica ({seen} of {expected} replicas "
+            f"used: {_format_counts({r.name: r.calls for r in shares})})"
+        )
     if observed == SPREAD:
         of_expected = f"all {seen}" if seen >= expected else f"{seen} of {expected}"
         return f"{where} reached {of_expected} replicas ({_share_list(shares)})"
     answered = [t for t in tallies if t.ok > 0]
     sizes = sorted(len(t.replicas_reached()) for t in answered)
     full = sum(1 for size in sizes if size >= max(expected, seen))
-    return (f"connections reached {sizes[0]} to {sizes[-1]} of {max(expected, seen)} replicas "
-            f"({full} of {k} reached all; {_share_list(shares)})")
+    return (
+        f"connections reached {sizes[0]} to {sizes[-1]} of {max(expected, seen)} replicas "
+        f"({full} of {k} reached all; {_share_list(shares)})"
+    )
 
 
 def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
@@ -227,8 +240,9 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                 per_replica[name] = per_replica.get(name, 0) + count
                 reached_by[name] = reached_by.get(name, 0) + 1
     shares = [
-        ReplicaShare(name=name, calls=count, share=round(count / ok, 4),
-                     connections=reached_by[name])
+        ReplicaShare(
+            name=name, calls=count, share=round(count / ok, 4), connections=reached_by[name]
+        )
         for name, count in sorted(per_replica.items())
     ]
     seen = len(shares)
@@ -242,16 +256,21 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
             "a replica that got no call at all goes unnoticed"
         )
     elif seen > expected:
-        warnings.append(f"saw {seen} distinct replicas but {expected} were expected: "
-                        f"{', '.join(r.name for r in shares)}")
+        warnings.append(
+            f"saw {seen} distinct replicas but {expected} were expected: "
+            f"{', '.join(r.name for r in shares)}"
+        )
 
     observed = observed_pattern(tallies)
     if seen == 1 and expected == 1:
-        warnings.append("only one replica answered and one was expected: "
-                        "pinned and spread cannot be told apart")
+        warnings.append(
+            "only one replica answered and one was expected: pinned and spread cannot be told apart"
+        )
     if len(tallies) == 1 and observed == PINNED:
-        warnings.append("only one connection: it shows calls stay on one replica, "
-                        "not how connections are balanced")
+        warnings.append(
+            "only one connection: it shows calls stay on one replica, "
+            "not how connections are balanced"
+        )
     answered_calls = [t.ok for t in tallies if t.ok]
     judged_replicas = max(expected, seen)
     chance: float | None = None
@@ -266,31 +285,45 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                 f"{expectation.min_share:g} of fair): use more --calls per connection"
             )
     if failures.get(UNIDENTIFIED):
-        warnings.append(f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
-                        "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)")
+        warnings.append(
+            f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
+            "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)"
+        )
 
     # fairness over the expected replicas: an expected replica that got nothing counts as 0
     jain = jain_index([float(r.calls) for r in shares], count=expected)
 
     reasons: list[str] = []
     if expectation.expect != NONE:
-        reasons = _reasons(expectation, tallies, shares, expected, ok, calls, failed,
-                           error_rate, failures)
+        reasons = _reasons(
+            expectation, tallies, shares, expected, ok, calls, failed, error_rate, failures
+        )
     passed = not reasons
     # a spread that was not met with so few calls could be luck, unless the connections stayed
     # pinned: per-request balancing all but never does that
-    cannot_judge = (expectation.expect == SPREAD and not passed and chance is not None
-                    and chance > LUCK_LIMIT
-                    and not (observed == PINNED
-                             and pinned_chance(answered_calls, judged_replicas) <= LUCK_LIMIT))
+    cannot_judge = (
+        expectation.expect == SPREAD
+        and not passed
+        and chance is not None
+        and chance > LUCK_LIMIT
+        and not (
+            observed == PINNED and pinned_chance(answered_calls, judged_replicas) <= LUCK_LIMIT
+        )
+    )
     if cannot_judge:
-        warnings.append("with so few calls per connection the spread verdict cannot be "
-                        "trusted: it is not judged (exit status 2); use more --calls, or leave "
-                        "--calls out so the probe sizes itself")
+        warnings.append(
+            "with so few calls per connection the spread verdict cannot be "
+            "trusted: it is not judged (exit status 2); use more --calls, or leave "
+            "--calls out so the probe sizes itself"
+        )
 
     connections = [
-        ConnectionReport(index=i, calls=t.calls, failed=t.failed,
-                         replicas={n: c for n, c in sorted(t.replicas.items()) if c})
+        ConnectionReport(
+            index=i,
+            calls=t.calls,
+            failed=t.failed,
+            replicas={n: c for n, c in sorted(t.replicas.items()) if c},
+        )
         for i, t in enumerate(tallies)
     ]
     all_latencies: list[float] = []
@@ -299,10 +332,10 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
 
     summary = _describe(observed, tallies, shares, expected, ok, failed)
     if failed:
-        summary += (f"; {failed} of {calls} calls failed "
-                    f"({_format_failures(failures)})")
-    summary += (f"; expected {expectation.expect}" if expectation.expect != NONE
-                else "; no expectation")
+        summary += f"; {failed} of {calls} calls failed ({_format_failures(failures)})"
+    summary += (
+        f"; expected {expectation.expect}" if expectation.expect != NONE else "; no expectation"
+    )
     if reasons:
         more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
         verdict = "cannot judge with so few calls" if cannot_judge else "not met"
@@ -329,9 +362,17 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
     )
 
 
-def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequence[ReplicaShare],
-             expected: int, ok: int, calls: int, failed: int, error_rate: float,
-             failures: Mapping[str, int]) -> list[str]:
+def _reasons(
+    expectation: Expectation,
+    tallies: Sequence[Tally],
+    shares: Sequence[ReplicaShare],
+    expected: int,
+    ok: int,
+    calls: int,
+    failed: int,
+    error_rate: float,
+    failures: Mapping[str, int],
+) -> list[str]:
     """Every criterion of ``expectation.expect`` that the tallies miss, most telling first."""
     reasons: list[str] = []
     if calls == 0:
@@ -346,8 +387,10 @@ def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequenc
     if expectation.expect == SPREAD:
         if seen == 1 and expectation.replicas is None:
             # one replica, none announced: nothing shows the calls could have gone elsewhere
-            reasons.append("only one replica answered and --replicas was not given: spread "
-                           "cannot be shown (pass --replicas 1 if one replica is all there is)")
+            reasons.append(
+                "only one replica answered and --replicas was not given: spread "
+                "cannot be shown (pass --replicas 1 if one replica is all there is)"
+            )
         names = {r.name for r in shares}
         short = [(i, t) for i, t in answered if len(t.replicas_reached()) < expected]
         if short:  # the heart of it: a connection stuck on some replicas
@@ -369,8 +412,10 @@ def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequenc
         low = [r for r in shares if r.calls / ok < floor]
         if low:
             listed = ", ".join(f"{r.name} {r.calls / ok:.3f}" for r in low)
-            reasons.append(f"share below {expectation.min_share:g} x fair share {fair:.3f} "
-                           f"= {floor:.3f}: {listed}")
+            reasons.append(
+                f"share below {expectation.min_share:g} x fair share {fair:.3f} "
+                f"= {floor:.3f}: {listed}"
+            )
     elif expectation.expect == PINNED:
         wide = [(i, t) for i, t in answered if len(t.replicas_reached()) > 1]
         if wide:
@@ -384,6 +429,8 @@ def _reasons(expectation: Expectation, tallies: Sequence[Tally], shares: Sequenc
         listed = ", ".join(str(i) for i in silent[:8]) + ("..." if len(silent) > 8 else "")
         reasons.append(f"{_plural(len(silent), 'connection')} had no successful call ({listed})")
     if error_rate > expectation.max_error_rate:
-        reasons.append(f"error rate {error_rate:.3f} ({failed} of {calls} calls) above "
-                       f"--max-error-rate {expectation.max_error_rate:g}")
+        reasons.append(
+            f"error rate {error_rate:.3f} ({failed} of {calls} calls) above "
+            f"--max-error-rate {expectation.max_error_rate:g}"
+        )
     return reasons

@@ -37,8 +37,18 @@ EMPTY_COLOUR = "#f6f8fa"
 ACTION_COLOUR = "#cf222e"
 # colour-blind safe first (Okabe-Ito), then tab10's remaining hues
 REPLICA_PALETTE = (
-    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442",
-    "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd",
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#f0e442",
+    "#8c564b",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#9467bd",
 )
 
 
@@ -67,14 +77,28 @@ def _duration(timeline: Mapping[str, Any]) -> float:
 def _mark_action(ax: Any, at_s: float, label: str | None) -> None:
     ax.axvline(at_s, color=ACTION_COLOUR, lw=2, ls="--", zorder=5)
     if label:
-        ax.annotate(label, (at_s, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -4),
-                    textcoords="offset points", ha="left", va="top", color=ACTION_COLOUR,
-                    fontsize=10, weight="bold", zorder=6)
+        ax.annotate(
+            label,
+            (at_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            color=ACTION_COLOUR,
+            fontsize=10,
+            weight="bold",
+            zorder=6,
+        )
 
 
-def draw_timeline(ax: Any, timeline: Mapping[str, Any], action_at_s: float | None = None,
-                  action_label: str | None = None,
-                  colours: Mapping[str, str] | None = None) -> None:
+def draw_timeline(
+    ax: Any,
+    timeline: Mapping[str, Any],
+    action_at_s: float | None = None,
+    action_label: str | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> None:
     """Calls per second per replica, stacked, failed calls on top; the action as a dashed line."""
     names = replica_order(timeline)
     colours = dict(colours) if colours else replica_colours(names)
@@ -85,13 +109,31 @@ def draw_timeline(ax: Any, timeline: Mapping[str, Any], action_at_s: float | Non
     for name in names:
         heights = [float((s.get("replicas") or {}).get(name, 0)) for s in seconds]
         if any(heights):
-            ax.bar(xs, heights, width=1.0, bottom=bottom, align="edge", color=colours[name],
-                   label=labels[name], linewidth=0)
+            ax.bar(
+                xs,
+                heights,
+                width=1.0,
+                bottom=bottom,
+                align="edge",
+                color=colours[name],
+                label=labels[name],
+                linewidth=0,
+            )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     failed = [float(s.get("failed") or 0) for s in seconds]
     if any(failed):
-        ax.bar(xs, failed, width=1.0, bottom=bottom, align="edge", color=FAILED_CALLS_COLOUR,
-               label="failed", linewidth=0, hatch="//", edgecolor="white")
+        ax.bar(
+            xs,
+            failed,
+            width=1.0,
+            bottom=bottom,
+            align="edge",
+            color=FAILED_CALLS_COLOUR,
+            label="failed",
+            linewidth=0,
+            hatch="//",
+            edgecolor="white",
+        )
     if action_at_s is not None:
         _mark_action(ax, action_at_s, action_label)
     ax.set_xlim(0, _duration(timeline))
@@ -109,13 +151,17 @@ def grid_columns(calls: int, connections: int) -> int:
     return max(1, min(GRID_COLUMNS, calls // max(1, CALLS_PER_CELL * connections)))
 
 
-def connection_cells(timeline: Mapping[str, Any], columns: int | None = None,
-                     ) -> tuple[list[int], float, list[list[dict[str, int]]]]:
+def connection_cells(
+    timeline: Mapping[str, Any],
+    columns: int | None = None,
+) -> tuple[list[int], float, list[list[dict[str, int]]]]:
     """The grid's content: connection indexes, the slice width in seconds, and per connection
     per slice the calls by replica name (failed calls under the key None). ``columns`` None:
     grid_columns()."""
-    conns = sorted({int(c["index"]) for c in timeline.get("connections") or []}
-                   | {int(c[1]) for c in timeline["calls"]})
+    conns = sorted(
+        {int(c["index"]) for c in timeline.get("connections") or []}
+        | {int(c[1]) for c in timeline["calls"]}
+    )
     duration = _duration(timeline)
     if columns is None:
         columns = grid_columns(len(timeline["calls"]), len(conns))
@@ -132,13 +178,17 @@ def connection_cells(timeline: Mapping[str, Any], columns: int | None = None,
 
 def _hex_rgb(colour: str) -> tuple[float, float, float]:
     value = colour.lstrip("#")
-    return tuple(int(value[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+    return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
-def draw_connection_grid(ax: Any, timeline: Mapping[str, Any],
-                         action_at_s: float | None = None, action_label: str | None = None,
-                         colours: Mapping[str, str] | None = None,
-                         columns: int | None = None) -> None:
+def draw_connection_grid(
+    ax: Any,
+    timeline: Mapping[str, Any],
+    action_at_s: float | None = None,
+    action_label: str | None = None,
+    colours: Mapping[str, str] | None = None,
+    columns: int | None = None,
+) -> None:
     """A row per connection; each slice of time coloured by the replicas that served it, in
     proportion (failed calls near black, no call light grey)."""
     names = replica_order(timeline)
@@ -169,8 +219,13 @@ def draw_connection_grid(ax: Any, timeline: Mapping[str, Any],
                 for sub in range(y, y + n):
                     image[sub][column] = rgb
                 y += n
-    ax.imshow(image, aspect="auto", interpolation="nearest", origin="upper",
-              extent=(0, duration, len(conns), 0))
+    ax.imshow(
+        image,
+        aspect="auto",
+        interpolation="nearest",
+        origin="upper",
+        extent=(0, duration, len(conns), 0),
+    )
     for boundary in range(1, len(conns)):
         ax.axhline(boundary, color="white", lw=1.5)
     ax.set_yticks([i + 0.5 for i in range(len(conns))], [f"conn {c}" for c in conns])
@@ -179,8 +234,7 @@ def draw_connection_grid(ax: Any, timeline: Mapping[str, Any],
         _mark_action(ax, action_at_s, action_label)
     ax.set_xlim(0, duration)
     ax.set_xlabel("seconds into the run")
-    ax.set_title("Connections over time, coloured by the replicas that served them",
-                 loc="left")
+    ax.set_title("Connections over time, coloured by the replicas that served them", loc="left")
     ax.spines[["top", "right", "left"]].set_visible(False)
 
 
@@ -189,9 +243,15 @@ def figure_size_px() -> tuple[int, int]:
     return round(FIG_WIDTH_IN * DPI), round(FIG_HEIGHT_IN * DPI)
 
 
-def render_png(timeline: Mapping[str, Any], remedy: str, action: str, action_at_s: float,
-               verdict_line: str | None = None, passed: bool | None = None,
-               colours: Mapping[str, str] | None = None) -> bytes:
+def render_png(
+    timeline: Mapping[str, Any],
+    remedy: str,
+    action: str,
+    action_at_s: float,
+    verdict_line: str | None = None,
+    passed: bool | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> bytes:
     """The picture of one (remedy, action) entry: a title, the verdict line, the timeline above
     the connection grid. Same input, same bytes."""
     import matplotlib
@@ -202,24 +262,51 @@ def render_png(timeline: Mapping[str, Any], remedy: str, action: str, action_at_
 
     names = replica_order(timeline)
     colours = dict(colours) if colours else replica_colours(names)
-    with plt.rc_context({"font.family": "DejaVu Sans", "font.size": 10,
-                         "axes.titlesize": 11.5, "axes.titleweight": "bold",
-                         "axes.edgecolor": "#d0d7de", "axes.labelcolor": INK,
-                         "xtick.color": INK, "ytick.color": INK, "hatch.linewidth": 0.6}):
+    with plt.rc_context(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 10,
+            "axes.titlesize": 11.5,
+            "axes.titleweight": "bold",
+            "axes.edgecolor": "#d0d7de",
+            "axes.labelcolor": INK,
+            "xtick.color": INK,
+            "ytick.color": INK,
+            "hatch.linewidth": 0.6,
+        }
+    ):
         fig = Figure(figsize=(FIG_WIDTH_IN, FIG_HEIGHT_IN), dpi=DPI, facecolor="white")
-        grid = fig.add_gridspec(2, 1, height_ratios=(1.0, 1.0), left=0.075, right=0.845,
-                                top=0.80, bottom=0.08, hspace=0.40)
-        fig.text(0.012, 0.975, f"{remedy} · {action}", fontsize=17, weight="bold", color=INK,
-                 va="top")
+        grid = fig.add_gridspec(
+            2,
+            1,
+            height_ratios=(1.0, 1.0),
+            left=0.075,
+            right=0.845,
+            top=0.80,
+            bottom=0.08,
+            hspace=0.40,
+        )
+        fig.text(
+            0.012, 0.975, f"{remedy} · {action}", fontsize=17, weight="bold", color=INK, va="top"
+        )
         rate = timeline.get("rate")
-        fig.text(0.988, 0.975, f"{rate} calls/s over {_duration(timeline):g} s, action at "
-                 f"{action_at_s:g} s" if rate else f"action at {action_at_s:g} s",
-                 fontsize=10, color=MUTED, ha="right", va="top")
+        fig.text(
+            0.988,
+            0.975,
+            f"{rate} calls/s over {_duration(timeline):g} s, action at {action_at_s:g} s"
+            if rate
+            else f"action at {action_at_s:g} s",
+            fontsize=10,
+            color=MUTED,
+            ha="right",
+            va="top",
+        )
         if verdict_line:
             colour = INK if passed is None else (PASS_COLOUR if passed else FAIL_COLOUR)
             word = "" if passed is None else ("PASS  " if passed else "FAIL  ")
-            fig.text(0.012, 0.915, word + verdict_line, fontsize=9.5, color=colour, va="top",
-                     wrap=True)
+            fig.text(
+                0.012, 0.915, word + verdict_line, fontsize=9.5, color=colour, va="top", wrap=True
+            )
         label = f"{action} at {action_at_s:g} s"
         draw_timeline(fig.add_subplot(grid[0]), timeline, action_at_s, label, colours)
         draw_connection_grid(fig.add_subplot(grid[1]), timeline, action_at_s, None, colours)

@@ -102,4 +102,3 @@ count on every connection: the calls are balanced per request (L7).</p>
 </body>
 </html>
 """
-

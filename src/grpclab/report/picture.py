@@ -43,6 +43,7 @@ REPLICA_PALETTE = (
     "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f",
 )  # fmt: skip
 
+
 def figure_size_px(scenario_count: int) -> tuple[int, int]:
     """Width and height in pixels of report.png for that many scenarios."""
     return (
@@ -238,6 +239,7 @@ def _no_data(ax: Any, title: str) -> None:
 def _tick_rotation(count: int) -> int:
     return 0 if count <= 6 else 35
 
+
 def columns(result: Mapping[str, Any]) -> tuple[list[str | None], list[str]]:
     """The picture's replica columns and their labels; None for an expected replica never seen."""
     names: list[str | None] = list(replica_names(result))
@@ -335,4 +337,3 @@ def _grid(ax: Any, doc: Mapping[str, Any], colours: Mapping[str, Any]) -> None:
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(title, loc="left")
-

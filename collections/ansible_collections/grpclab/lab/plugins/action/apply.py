@@ -33,26 +33,32 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec={
-            "state_dir": {"type": "path", "required": True},
-            # name (relative to the state directory) -> content; for state absent only names count
-            "files": {"type": "dict", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "wait": {"type": "bool", "default": False},
-            "wait_timeout": {"type": "float", "default": 300.0},
-            "lock_timeout": {"type": "float", "default": 900.0},
-        })
+        _, args = self.validate_argument_spec(
+            argument_spec={
+                "state_dir": {"type": "path", "required": True},
+                # name (relative to the state directory) -> content; state absent: only names count
+                "files": {"type": "dict", "required": True},
+                "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+                "wait": {"type": "bool", "default": False},
+                "wait_timeout": {"type": "float", "default": 300.0},
+                "lock_timeout": {"type": "float", "default": 900.0},
+            }
+        )
         if lab_apply is None:
-            return {**result, "failed": True,
-                    "msg": f"grpclab is not importable by {sys.executable}: {IMPORT_ERROR}"}
+            return {
+                **result,
+                "failed": True,
+                "msg": f"grpclab is not importable by {sys.executable}: {IMPORT_ERROR}",
+            }
         state_dir = Path(args["state_dir"])
         files = {str(name): str(content) for name, content in args["files"].items()}
         present = args["state"] == "present"
         if not present and not state_dir.exists():
             return {**result, "changed": False}
         if state_dir.exists() and not self._task.check_mode:
-            problem = play_lock.acquire(state_dir, timeout=args["lock_timeout"],
-                                        say=display.display)
+            problem = play_lock.acquire(
+                state_dir, timeout=args["lock_timeout"], say=display.display
+            )
             if problem:
                 return {**result, "failed": True, "msg": problem}
         try:
@@ -66,9 +72,15 @@ class ActionModule(ActionBase):
         result["changed"] = bool(changes)
         result["files"] = [change.name for change in changes]
         if self._task.diff and changes:
-            result["diff"] = [{"before_header": c.name, "after_header": c.name,
-                               "before": c.before or "", "after": c.after or ""}
-                              for c in changes]
+            result["diff"] = [
+                {
+                    "before_header": c.name,
+                    "after_header": c.name,
+                    "before": c.before or "",
+                    "after": c.after or "",
+                }
+                for c in changes
+            ]
         if self._task.check_mode:
             return result
         lab_apply.write(changes)
@@ -87,7 +99,8 @@ class ActionModule(ActionBase):
             try:
                 for deployment in lab_apply.deployments(files, state_dir):
                     done, text = lab_apply.rollout_status(
-                        state_dir, deployment, deadline - time.monotonic())
+                        state_dir, deployment, deadline - time.monotonic()
+                    )
                     said.append(text)
                     if not done:
                         return {**result, "failed": True, "msg": text, "rollout": said}

@@ -16,8 +16,9 @@ from ansible_collections.grpclab.lab.plugins.plugin_utils import prelude
 
 
 def validate(options, provided) -> list[str]:
-    result = ArgumentSpecValidator(dict(options)).validate(dict(provided),
-                                                          validate_role_argument_spec=True)
+    result = ArgumentSpecValidator(dict(options)).validate(
+        dict(provided), validate_role_argument_spec=True
+    )
     return list(result.error_messages)
 
 
@@ -35,13 +36,15 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec={
-            "roles": {"type": "list", "elements": "str", "required": True},
-            "scenarios": {"type": "list", "elements": "str", "default": []},
-            # relative to the prelude's folder (found on the task's search path)
-            "playbook_spec": {"type": "str", "default": "vars/argument_specs.yml"},
-            "scenarios_dir": {"type": "str", "default": "vars/scenarios"},
-        })
+        _, args = self.validate_argument_spec(
+            argument_spec={
+                "roles": {"type": "list", "elements": "str", "required": True},
+                "scenarios": {"type": "list", "elements": "str", "default": []},
+                # relative to the prelude's folder (found on the task's search path)
+                "playbook_spec": {"type": "str", "default": "vars/argument_specs.yml"},
+                "scenarios_dir": {"type": "str", "default": "vars/scenarios"},
+            }
+        )
         search = self._task.get_search_path()
         try:
             specs = {"playbooks": options_of(self.find(search, args["playbook_spec"]))}
@@ -49,8 +52,11 @@ class ActionModule(ActionBase):
                 specs[role] = options_of(prelude.spec_path(role, C.DEFAULT_ROLES_PATH))
             scenarios = {
                 name: yaml.safe_load(
-                    self.find(search, f"{args['scenarios_dir']}/{name}.yml").read_text()) or {}
-                for name in args["scenarios"]}
+                    self.find(search, f"{args['scenarios_dir']}/{name}.yml").read_text()
+                )
+                or {}
+                for name in args["scenarios"]
+            }
         except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
             return {**result, "failed": True, "msg": f"reading the argument specs: {error}"}
 

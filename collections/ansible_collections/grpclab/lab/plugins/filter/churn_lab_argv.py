@@ -66,8 +66,15 @@ _value:
 KILL = "import os, signal, sys; os.kill(int(sys.argv[1]), signal.SIGKILL)"
 
 
-def churn_lab_argv(action: str, python: str, state_dir: str, deployment: str, namespace: str,
-                   replicas: Any = None, victim: Mapping[str, Any] | None = None) -> list[str]:
+def churn_lab_argv(
+    action: str,
+    python: str,
+    state_dir: str,
+    deployment: str,
+    namespace: str,
+    replicas: Any = None,
+    victim: Mapping[str, Any] | None = None,
+) -> list[str]:
     victim = victim or {}
     if action == "crash":
         return [python, "-c", KILL, str(victim["pid"])]

@@ -71,18 +71,21 @@ def _names(value: Any) -> list[str]:
 def _unknown(kind: str, asked: Iterable[str], known: list[str]) -> None:
     missing = [name for name in asked if name not in known]
     if missing:
-        raise AnsibleFilterError(f"the churn matrix has no {kind} {', '.join(missing)}: "
-                                 f"it has {', '.join(known)}")
+        raise AnsibleFilterError(
+            f"the churn matrix has no {kind} {', '.join(missing)}: it has {', '.join(known)}"
+        )
 
 
-def churn_runs(matrix: Mapping[str, Any], remedies: Any = None,
-               actions: Any = None) -> list[dict[str, Any]]:
+def churn_runs(
+    matrix: Mapping[str, Any], remedies: Any = None, actions: Any = None
+) -> list[dict[str, Any]]:
     defaults = dict(matrix.get("defaults") or {})
     entries = list(matrix.get("remedies") or [])
     all_actions = list(matrix.get("actions") or [])
     known_remedies = [str(entry["remedy"]) for entry in entries]
-    known_actions = list(dict.fromkeys(
-        all_actions + [a for entry in entries for a in entry.get("actions") or []]))
+    known_actions = list(
+        dict.fromkeys(all_actions + [a for entry in entries for a in entry.get("actions") or []])
+    )
     only_remedies, only_actions = _names(remedies), _names(actions)
     _unknown("remedy", only_remedies, known_remedies)
     _unknown("action", only_actions, known_actions)
@@ -96,8 +99,15 @@ def churn_runs(matrix: Mapping[str, Any], remedies: Any = None,
             run = {key: entry.get(key, defaults.get(key)) for key in SETTINGS}
             run["duration"] = (entry.get("durations") or {}).get(action, run["duration"])
             scenario = entry.get("scenario", entry["remedy"])
-            runs.append({"remedy": entry["remedy"], "scenario": scenario, "action": action,
-                         **run, "budgets": dict(run["budgets"] or {})})
+            runs.append(
+                {
+                    "remedy": entry["remedy"],
+                    "scenario": scenario,
+                    "action": action,
+                    **run,
+                    "budgets": dict(run["budgets"] or {}),
+                }
+            )
     return runs
 
 

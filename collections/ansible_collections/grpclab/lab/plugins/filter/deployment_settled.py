@@ -55,8 +55,10 @@ def deployment_settled(deployment: Mapping[str, Any] | None) -> bool:
     if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
         return False
     wanted = int(spec.get("replicas", 1))
-    counts = [status.get(key) or 0 for key in
-              ("updatedReplicas", "availableReplicas", "readyReplicas", "replicas")]
+    counts = [
+        status.get(key) or 0
+        for key in ("updatedReplicas", "availableReplicas", "readyReplicas", "replicas")
+    ]
     return all(int(count) == wanted for count in counts)
 
 

@@ -56,8 +56,9 @@ _value:
 SERVICES = 2  # ClusterIPs planned: grpc-server and grpc-server-l4
 
 
-def lab_addresses(pod_network: str, service_network: str, replicas: int, port: int,
-                  extra: list[str] | None = None) -> list[str]:
+def lab_addresses(
+    pod_network: str, service_network: str, replicas: int, port: int, extra: list[str] | None = None
+) -> list[str]:
     pods = [f"{pod_network}.{n}:{int(port)}" for n in range(1, int(replicas) + 2)]
     services = [f"{service_network}.{n}:{int(port)}" for n in range(1, SERVICES + 1)]
     return pods + services + [str(address) for address in extra or []]

@@ -41,7 +41,7 @@ _value:
 def one_line(message: object, width: int = 160) -> str:
     text = " ".join(str(message or "").split())
     width = max(int(width), 3)
-    return text if len(text) <= width else text[:width - 3].rstrip() + "..."
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
 
 
 class FilterModule:

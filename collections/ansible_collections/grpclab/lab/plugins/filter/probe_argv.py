@@ -75,15 +75,25 @@ def probe_argv(target: str, program: Sequence[Any], settings: Mapping[str, Any])
         if _set(settings.get("concurrency")):
             options += ["--concurrency", settings["concurrency"]]
     expect = settings["expect"]
-    options += ["--connections", settings["connections"],
-                "--expect", "none" if expect in JUDGED_BY_THE_ROLE else expect,
-                "--replicas", settings["replicas"],
-                "--min-share", settings["min_share"],
-                "--max-error-rate", settings["max_error_rate"],
-                "--timeout", settings["timeout"],
-                "--connect-timeout", settings["timeout"],
-                "--lb", settings["lb"],
-                "--json"]
+    options += [
+        "--connections",
+        settings["connections"],
+        "--expect",
+        "none" if expect in JUDGED_BY_THE_ROLE else expect,
+        "--replicas",
+        settings["replicas"],
+        "--min-share",
+        settings["min_share"],
+        "--max-error-rate",
+        settings["max_error_rate"],
+        "--timeout",
+        settings["timeout"],
+        "--connect-timeout",
+        settings["timeout"],
+        "--lb",
+        settings["lb"],
+        "--json",
+    ]
     return [_text(item) for item in [*program, "--target", target, *options]]
 
 

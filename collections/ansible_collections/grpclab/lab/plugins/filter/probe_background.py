@@ -53,8 +53,10 @@ def background_script(argv: Sequence[Any], base: str = "/tmp/churn") -> str:
     command = " ".join(shlex.quote(str(item)) for item in argv)
     rc, tmp = shlex.quote(f"{base}.rc"), shlex.quote(f"{base}.rc.tmp")
     out, err = shlex.quote(f"{base}.json"), shlex.quote(f"{base}.err")
-    return (f"rm -f {rc} {tmp}; ({command} > {out} 2> {err}; echo $? > {tmp}; mv -f {tmp} {rc})"
-            " < /dev/null > /dev/null 2>&1 &")
+    return (
+        f"rm -f {rc} {tmp}; ({command} > {out} 2> {err}; echo $? > {tmp}; mv -f {tmp} {rc})"
+        " < /dev/null > /dev/null 2>&1 &"
+    )
 
 
 def probe_background(argv: Sequence[Any], base: str = "/tmp/churn") -> str:

@@ -42,12 +42,14 @@ _value:
 def probe_table(result):
     if not isinstance(result, Mapping):
         raise AnsibleFilterError(
-            f"probe_table expects the probe's result (a dict), got {type(result).__name__}")
+            f"probe_table expects the probe's result (a dict), got {type(result).__name__}"
+        )
     try:
         from grpclab.probe import render_table
     except ImportError as error:
         raise AnsibleFilterError(
-            f"probe_table needs the grpclab package on the controller: {error}") from error
+            f"probe_table needs the grpclab package on the controller: {error}"
+        ) from error
     return render_table(dict(result))
 
 

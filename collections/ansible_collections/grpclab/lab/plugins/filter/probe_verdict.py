@@ -78,23 +78,35 @@ def parse(printed: Any) -> dict[str, Any]:
         raise AnsibleFilterError(f"the probe's output is not JSON: {error}") from error
 
 
-def judge(result: Mapping[str, Any], expect: str, max_error_rate: float = 0.0,
-          churn: Mapping[str, Any] | None = None, run: Any = None) -> dict[str, Any]:
+def judge(
+    result: Mapping[str, Any],
+    expect: str,
+    max_error_rate: float = 0.0,
+    churn: Mapping[str, Any] | None = None,
+    run: Any = None,
+) -> dict[str, Any]:
     """The dispatch: churn, then rotating, else the result as the probe judged it."""
     if churn:
         run = run or _run_module()
-        return run.judge_result(dict(result), churn["remedy"], churn["action"],
-                                float(churn["at_unix"]), churn.get("before") or [],
-                                churn.get("after") or [], churn.get("restarted") or [],
-                                dict(churn.get("budgets") or {}))
+        return run.judge_result(
+            dict(result),
+            churn["remedy"],
+            churn["action"],
+            float(churn["at_unix"]),
+            churn.get("before") or [],
+            churn.get("after") or [],
+            churn.get("restarted") or [],
+            dict(churn.get("budgets") or {}),
+        )
     if expect == "rotating":
         run = run or _run_module()
         return run.verdict_result(dict(result), float(max_error_rate))
     return dict(result)
 
 
-def probe_verdict(printed: Any, expect: str, max_error_rate: float = 0.0,
-                  churn: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def probe_verdict(
+    printed: Any, expect: str, max_error_rate: float = 0.0, churn: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     result = parse(printed)
     try:
         return judge(result, expect, max_error_rate, churn)

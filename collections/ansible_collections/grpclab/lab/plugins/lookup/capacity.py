@@ -57,8 +57,7 @@ def missing(name: str) -> bool:
 
 def by_range(pods: int, max_replicas: int) -> int:
     """The most server replicas that fit ``pods`` addresses with a surge, and the client."""
-    fits = [r for r in range(1, max_replicas + 1)
-            if r + math.ceil(r * SURGE) + CLIENT_PODS <= pods]
+    fits = [r for r in range(1, max_replicas + 1) if r + math.ceil(r * SURGE) + CLIENT_PODS <= pods]
     return max(fits, default=0)
 
 
@@ -70,8 +69,11 @@ class LookupModule(LookupBase):
 
             per_pod = node.MEMORY_PER_POD // 2**20
             available = node.mem_available() // 2**20
-            found.update(pod_range=len(node.POD_RANGE),
-                         by_range=by_range(len(node.POD_RANGE), manifests.MAX_REPLICAS),
-                         per_pod_mb=per_pod, available_mb=available,
-                         by_memory=available // per_pod)
+            found.update(
+                pod_range=len(node.POD_RANGE),
+                by_range=by_range(len(node.POD_RANGE), manifests.MAX_REPLICAS),
+                per_pod_mb=per_pod,
+                available_mb=available,
+                by_memory=available // per_pod,
+            )
         return [found]

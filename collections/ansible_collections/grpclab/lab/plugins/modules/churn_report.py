@@ -80,12 +80,18 @@ def main() -> None:
     params = module.params
     try:
         if module.check_mode:
-            folder, document = None, churn.build_churn_report(params["runs"], params["title"],
-                                                              params["versions"])
+            folder, document = (
+                None,
+                churn.build_churn_report(params["runs"], params["title"], params["versions"]),
+            )
         else:
             folder, document = churn.write_churn_report(
-                params["runs"], params["base"], directory=params["directory"],
-                title=params["title"], versions=params["versions"])
+                params["runs"],
+                params["base"],
+                directory=params["directory"],
+                title=params["title"],
+                versions=params["versions"],
+            )
     except (OSError, ValueError) as error:  # ReportError is a ValueError
         module.fail_json(msg=f"cannot write the churn report: {error}")
     module.exit_json(
@@ -93,8 +99,11 @@ def main() -> None:
         report_dir=str(folder) if folder else None,
         passed=document["passed"],
         table=churn.markdown_table(document),
-        failures=[f"{run['remedy']} {run['action']}: {run['summary']}"
-                  for run in document["runs"] if not run["passed"]],
+        failures=[
+            f"{run['remedy']} {run['action']}: {run['summary']}"
+            for run in document["runs"]
+            if not run["passed"]
+        ],
     )
 
 

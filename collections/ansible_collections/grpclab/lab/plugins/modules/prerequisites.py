@@ -98,22 +98,29 @@ MINIMUM = {"kind": "0.31.0", "helm": "3.10.0"}
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env,
-                              check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, env=env, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return 1, ""
     return done.returncode, done.stdout
 
 
 def kubernetes_core_version(ansible_config: str) -> str:
-    galaxy = (shutil.which("ansible-galaxy", path=os.path.dirname(sys.executable))
-              or "ansible-galaxy")
+    galaxy = (
+        shutil.which("ansible-galaxy", path=os.path.dirname(sys.executable)) or "ansible-galaxy"
+    )
     env = {**os.environ, **({"ANSIBLE_CONFIG": ansible_config} if ansible_config else {})}
     rc, out = run([galaxy, "collection", "list", "kubernetes.core", "--format", "json"], env)
     try:
         paths = json.loads(out) if rc == 0 else {}
-        return next(iter(collections["kubernetes.core"]["version"]
-                         for collections in paths.values() if "kubernetes.core" in collections))
+        return next(
+            iter(
+                collections["kubernetes.core"]["version"]
+                for collections in paths.values()
+                if "kubernetes.core" in collections
+            )
+        )
     except (ValueError, StopIteration, KeyError, TypeError, AttributeError):
         return ""
 
@@ -144,8 +151,12 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "docker": {"type": "bool", "default": False},
-            "tools": {"type": "list", "elements": "str", "choices": ["kind", "helm"],
-                      "default": []},
+            "tools": {
+                "type": "list",
+                "elements": "str",
+                "choices": ["kind", "helm"],
+                "default": [],
+            },
             "bin_dir": {"type": "str", "default": ""},
             "minimum": {"type": "dict", "default": {}},
             "install_hint": {"type": "dict", "default": {}},
@@ -157,8 +168,10 @@ def main() -> None:
     )
     logic = import_grpclab(module, "prerequisites")
     params = module.params
-    paths = {name: os.path.join(params["bin_dir"], name) if params["bin_dir"] else name
-             for name in ("kind", "helm")}
+    paths = {
+        name: os.path.join(params["bin_dir"], name) if params["bin_dir"] else name
+        for name in ("kind", "helm")
+    }
     found = logic.Found()
     for name in params["tools"]:
         rc, out = run([paths[name], *VERSION_ARGS[name]])
@@ -185,9 +198,14 @@ def main() -> None:
     if "kind" in params["tools"]:
         found.inotify = inotify_limits()
     wanted = logic.Wanted(
-        tools=tuple(logic.Tool(name, str(params["minimum"].get(name) or MINIMUM[name]),
-                               str(params["install_hint"].get(name, "")))
-                    for name in params["tools"]),
+        tools=tuple(
+            logic.Tool(
+                name,
+                str(params["minimum"].get(name) or MINIMUM[name]),
+                str(params["install_hint"].get(name, "")),
+            )
+            for name in params["tools"]
+        ),
         docker=params["docker"],
         helm4_kubernetes_core_min=params["helm4_kubernetes_core_min"],
         kind_clusters=params["kind_clusters"],

@@ -67,8 +67,9 @@ def validate(state_dir: Path, changes: Sequence[Change]) -> None:
     if not any(is_manifest(state_dir, change.path) for change in changes):
         return
     texts = {path: read(path) for path in manifests.manifest_files(state_dir / MANIFESTS)}
-    texts.update({change.path: change.after for change in changes
-                  if is_manifest(state_dir, change.path)})
+    texts.update(
+        {change.path: change.after for change in changes if is_manifest(state_dir, change.path)}
+    )
     state = manifests.DesiredState()
     for path in sorted(texts):
         if texts[path] is not None:
@@ -104,8 +105,10 @@ def wait_read(state_dir: Path) -> None:
                 raise LabError(status["error"])
             return
         if time.monotonic() >= deadline:
-            raise LabError(f"the node of cluster {state_dir.name} did not read the new desired "
-                           f"state within {READ_TIMEOUT:g} s")
+            raise LabError(
+                f"the node of cluster {state_dir.name} did not read the new desired "
+                f"state within {READ_TIMEOUT:g} s"
+            )
         time.sleep(0.05)
 
 
@@ -117,12 +120,14 @@ def deployments(files: Mapping[str, str], state_dir: Path) -> list[manifests.Dep
     return state.deployments
 
 
-def rollout_status(state_dir: Path, deployment: manifests.Deployment, timeout: float
-                   ) -> tuple[bool, str]:
+def rollout_status(
+    state_dir: Path, deployment: manifests.Deployment, timeout: float
+) -> tuple[bool, str]:
     """``grpclab-lab rollout status deployment NAME -n NS --timeout S``, in this process:
     (rolled out?, what it said)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.rollout_status(state_dir, state_dir.name, deployment.name,
-                                  deployment.namespace, max(timeout, 0.0))
+        code = cli.rollout_status(
+            state_dir, state_dir.name, deployment.name, deployment.namespace, max(timeout, 0.0)
+        )
     return code == cli.OK, (out.getvalue() + err.getvalue()).strip()

@@ -23,8 +23,10 @@ from grpclab.lab import cluster as clusterdir
 NODE = "node"
 CONFIG = "cluster.yaml"
 ORPHAN_GRACE = 2.0
-HEADER = ("# The lab's \"kind config\" of cluster {name}, written by the kind_cluster role\n"
-          "# and read by its lab node (grpclab-lab node); a change restarts the node.\n")
+HEADER = (
+    '# The lab\'s "kind config" of cluster {name}, written by the kind_cluster role\n'
+    "# and read by its lab node (grpclab-lab node); a change restarts the node.\n"
+)
 
 
 @dataclass
@@ -54,8 +56,9 @@ def stop_leftovers(state_dir: Path) -> list[str]:
         for name, record in lab.live_records(directory).items():
             if not (directory == state_dir and name == NODE):
                 records.append((name, record))
-    threads = [threading.Thread(target=lab.stop, args=(record, ORPHAN_GRACE))
-               for _, record in records]
+    threads = [
+        threading.Thread(target=lab.stop, args=(record, ORPHAN_GRACE)) for _, record in records
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -102,10 +105,18 @@ class LabNodeError(Exception):
         self.detail = detail
 
 
-def ensure_present(state_dir: Path, config: dict, python: str, *, addresses: Sequence[str],
-                   binaries: Sequence[Sequence[str]], ready_timeout: float,
-                   stop_timeout: float, empty_parents: Sequence[str],
-                   check_mode: bool = False) -> NodeOutcome:
+def ensure_present(
+    state_dir: Path,
+    config: dict,
+    python: str,
+    *,
+    addresses: Sequence[str],
+    binaries: Sequence[Sequence[str]],
+    ready_timeout: float,
+    stop_timeout: float,
+    empty_parents: Sequence[str],
+    check_mode: bool = False,
+) -> NodeOutcome:
     """The node runs for ``config``: started if absent (after stopping what a dead node left
     and a preflight), restarted if cluster.yaml or its command changed, else left alone."""
     path = state_dir / CONFIG
@@ -120,11 +131,18 @@ def ensure_present(state_dir: Path, config: dict, python: str, *, addresses: Seq
     if record is not None and record.argv == argv and old_text == text:
         problem = wait_status(state_dir, record, ready_timeout) if not check_mode else None
         if problem:
-            raise LabNodeError(f"the lab node of {state_dir.name} (pid {record.pid}) does not "
-                               f"answer: {problem}", lab.log_tail(log))
+            raise LabNodeError(
+                f"the lab node of {state_dir.name} (pid {record.pid}) does not answer: {problem}",
+                lab.log_tail(log),
+            )
         return NodeOutcome(False, "running", record.pid, log=log)
-    reasons = (["it was not running"] if record is None
-               else ["cluster.yaml changed"] if old_text != text else ["its command changed"])
+    reasons = (
+        ["it was not running"]
+        if record is None
+        else ["cluster.yaml changed"]
+        if old_text != text
+        else ["its command changed"]
+    )
     action = "started" if record is None else "restarted"
     if check_mode:
         return NodeOutcome(True, action, record.pid if record else None, reasons, log=log)
@@ -141,11 +159,20 @@ def ensure_present(state_dir: Path, config: dict, python: str, *, addresses: Seq
     tmp.write_text(text)
     tmp.replace(path)
     try:
-        outcome = lab.ensure_started(state_dir, NODE, argv, listen=node_addresses(config),
-                                     watch=[str(path)], stop_timeout=stop_timeout)
+        outcome = lab.ensure_started(
+            state_dir,
+            NODE,
+            argv,
+            listen=node_addresses(config),
+            watch=[str(path)],
+            stop_timeout=stop_timeout,
+        )
         started = lab.live_record(state_dir, NODE, prune=False)
-        problem = (wait_status(state_dir, started, ready_timeout) if started
-                   else last_error(state_dir) or "it exited at once")
+        problem = (
+            wait_status(state_dir, started, ready_timeout)
+            if started
+            else last_error(state_dir) or "it exited at once"
+        )
     except lab.LabError as error:
         problem = str(error)
     if problem:
@@ -160,8 +187,9 @@ def ensure_present(state_dir: Path, config: dict, python: str, *, addresses: Seq
     return NodeOutcome(True, outcome.action, outcome.pid, reasons, log, recovered=recovered)
 
 
-def ensure_absent(state_dir: Path, *, stop_timeout: float, empty_parents: Sequence[str],
-                  check_mode: bool = False) -> NodeOutcome:
+def ensure_absent(
+    state_dir: Path, *, stop_timeout: float, empty_parents: Sequence[str], check_mode: bool = False
+) -> NodeOutcome:
     """No node, no pod, no Envoy, no state directory (and the given parents, once empty)."""
     if not state_dir.exists():
         if not check_mode:
@@ -169,11 +197,15 @@ def ensure_absent(state_dir: Path, *, stop_timeout: float, empty_parents: Sequen
         return NodeOutcome(False, "absent")
     record = lab.live_record(state_dir, NODE, prune=False)
     if check_mode:
-        return NodeOutcome(True, "stopped" if record else "absent",
-                           record.pid if record else None)
+        return NodeOutcome(True, "stopped" if record else "absent", record.pid if record else None)
     # the node terminates its pods (each with its grace period), Envoy and the DNS
     outcome = lab.ensure_absent(state_dir, NODE, stop_timeout=stop_timeout)
     recovered = stop_leftovers(state_dir)
     remove_tree(state_dir, empty_parents)
-    return NodeOutcome(True, outcome.action if record else "absent", outcome.pid,
-                       outcome.reasons, recovered=recovered)
+    return NodeOutcome(
+        True,
+        outcome.action if record else "absent",
+        outcome.pid,
+        outcome.reasons,
+        recovered=recovered,
+    )

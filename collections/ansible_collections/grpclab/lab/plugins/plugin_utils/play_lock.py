@@ -38,8 +38,10 @@ class Holder:
         return (self.pid, self.start) == (other.pid, other.start)
 
     def describe(self) -> str:
-        return (f"pid {self.pid} ({self.command}), since "
-                f"{time.strftime('%H:%M:%S', time.localtime(self.since))}")
+        return (
+            f"pid {self.pid} ({self.command}), since "
+            f"{time.strftime('%H:%M:%S', time.localtime(self.since))}"
+        )
 
 
 def process_start(pid: int) -> str | None:
@@ -48,7 +50,7 @@ def process_start(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
     return fields[19]
@@ -59,8 +61,10 @@ def process_command(pid: int, limit: int = 120) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "?"
-    words = [Path(w).name if i == 1 else w
-             for i, w in enumerate(raw.rstrip(b"\0").decode(errors="replace").split("\0"))]
+    words = [
+        Path(w).name if i == 1 else w
+        for i, w in enumerate(raw.rstrip(b"\0").decode(errors="replace").split("\0"))
+    ]
     # "python ansible-playbook playbooks/cilium.yml" reads better without the interpreter path
     text = " ".join(words[1:] if len(words) > 1 and "python" in Path(words[0]).name else words)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -80,8 +84,12 @@ def is_alive(holder: Holder) -> bool:
 def _parse(text: str) -> Holder | None:
     try:
         data = json.loads(text)
-        return Holder(int(data["pid"]), str(data["start"]), str(data.get("command", "?")),
-                      float(data.get("since", 0.0)))
+        return Holder(
+            int(data["pid"]),
+            str(data["start"]),
+            str(data.get("command", "?")),
+            float(data.get("since", 0.0)),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -120,8 +128,9 @@ def read_holder(path: Path) -> Holder | None:
     return current if current is not None and is_alive(current) else None
 
 
-def acquire(state_dir: Path, *, timeout: float, say: Callable[[str], None],
-            pid: int | None = None) -> str | None:
+def acquire(
+    state_dir: Path, *, timeout: float, say: Callable[[str], None], pid: int | None = None
+) -> str | None:
     """Hold the play lock of the cluster in ``state_dir`` for ansible-playbook ``pid`` (default:
     the parent of this process, a worker that ansible-playbook forked), waiting while another
     live play holds it; ``say`` tells once why it waits. None once held, else why not."""
@@ -132,12 +141,16 @@ def acquire(state_dir: Path, *, timeout: float, say: Callable[[str], None],
     began = time.monotonic()
     holder = try_acquire(path, me)
     if holder is not None:
-        say(f"cluster {state_dir.name} is in use by another play: ansible-playbook "
-            f"{holder.describe()}; waiting up to {timeout:g} s for it to finish")
+        say(
+            f"cluster {state_dir.name} is in use by another play: ansible-playbook "
+            f"{holder.describe()}; waiting up to {timeout:g} s for it to finish"
+        )
     while holder is not None:
         if time.monotonic() - began > timeout:
-            return (f"cluster {state_dir.name} is still in use after {timeout:g} s by "
-                    f"ansible-playbook {holder.describe()} (lock {path})")
+            return (
+                f"cluster {state_dir.name} is still in use after {timeout:g} s by "
+                f"ansible-playbook {holder.describe()} (lock {path})"
+            )
         time.sleep(POLL)
         holder = try_acquire(path, me)
     return None

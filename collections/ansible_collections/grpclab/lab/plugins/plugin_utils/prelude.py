@@ -37,8 +37,11 @@ def refuse_renamed(renamed: Iterable[Mapping[str, Any]], given: Iterable[str]) -
     found = [entry for entry in check_renames(renamed) if entry["old"] in names]
     if not found:
         return ""
-    moves = "; ".join(f"{e['old']} is now called {e['new']} (renamed in {e['since']}, "
-                      f"the old name goes in {e['removed_in']})" for e in found)
+    moves = "; ".join(
+        f"{e['old']} is now called {e['new']} (renamed in {e['since']}, "
+        f"the old name goes in {e['removed_in']})"
+        for e in found
+    )
     return f"{moves}: rename them where they are set (-e, inventory)"
 
 
@@ -56,10 +59,12 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def input_errors(specs: Mapping[str, Mapping[str, Any]],
-                 scenarios: Mapping[str, Mapping[str, Any]],
-                 values: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                 validate: Validate) -> list[str]:
+def input_errors(
+    specs: Mapping[str, Mapping[str, Any]],
+    scenarios: Mapping[str, Mapping[str, Any]],
+    values: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    validate: Validate,
+) -> list[str]:
     """The errors of every spec (name -> options) against the values the play has (``values``
     of a spec's options: the -e values, the inventory), alone and with each scenario's
     definition over them; each error once, in the order found.
@@ -70,8 +75,13 @@ def input_errors(specs: Mapping[str, Mapping[str, Any]],
         definition = {} if scenario is None else scenarios[scenario]
         for options in specs.values():
             provided = dict(values(options))
-            provided.update({name: value for name, value in definition.items()
-                             if name in options and not is_template(value)})
+            provided.update(
+                {
+                    name: value
+                    for name, value in definition.items()
+                    if name in options and not is_template(value)
+                }
+            )
             for error in validate(options, provided):
                 where = "" if scenario is None else f" (scenario {scenario})"
                 line = f"{error}{where}"
@@ -87,11 +97,17 @@ def replica_cap(replicas: int, capacity: Mapping[str, Any]) -> str:
     if replicas <= by_range and replicas <= by_memory:
         return ""
     if replicas > by_range:
-        why = (f"its pod range of {capacity['pod_range']} addresses holds at most {by_range} "
-               "replicas with a rollout's surge and the client")
+        why = (
+            f"its pod range of {capacity['pod_range']} addresses holds at most {by_range} "
+            "replicas with a rollout's surge and the client"
+        )
     else:
         per_pod = int(capacity["per_pod_mb"])
-        why = (f"at about {per_pod} MB each they need {replicas * per_pod} MB and "
-               f"{capacity['available_mb']} MB are available, enough for {by_memory}")
-    return (f"grpclab_replicas={replicas} is more than the lab can run: {why}; "
-            "kind and existing have no such cap")
+        why = (
+            f"at about {per_pod} MB each they need {replicas * per_pod} MB and "
+            f"{capacity['available_mb']} MB are available, enough for {by_memory}"
+        )
+    return (
+        f"grpclab_replicas={replicas} is more than the lab can run: {why}; "
+        "kind and existing have no such cap"
+    )
