@@ -19,8 +19,8 @@ short_description: Judge the probe's JSON as the scenario promises (churn, rotat
 version_added: 2.0.0
 description:
   - With O(churn), the timeline is held against the remedy's promises for the action
-    (C(grpclab.lab.churn_judge)); with O(expect) V(rotating), it is judged rotating
-    (C(grpclab.lab.rotating_verdict)); else the probe's own verdict stands.
+    (C(grpclab.churn.run.judge_result)); with O(expect) V(rotating), it is judged rotating
+    (C(grpclab.churn.run.verdict_result)); else the probe's own verdict stands.
 options:
   _input:
     description: What the probe printed with C(--json).
@@ -37,7 +37,7 @@ options:
   churn:
     description: >-
       The churn run, or null: remedy, action, at_unix, before, after, restarted, budgets
-      (the arguments of C(grpclab.lab.churn_judge)).
+      (the arguments of C(grpclab.churn.run.judge_result)).
     type: dict
 author:
   - grpclab maintainers
