@@ -36,6 +36,7 @@ from probe_helpers import envoy_over_replicas  # noqa: E402
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
 from grpclab.probe import cli as probe  # noqa: E402
+from grpclab.probe.options import ProbeOptions  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -80,9 +81,7 @@ def raw_loop(target: str, calls: int, timeout: float) -> None:
 
 def probe_run(target: str, calls: int, connections: int = 1, concurrency: int = 1) -> dict:
     result = probe.probe(
-        probe.ProbeOptions(
-            target=target, calls=calls, connections=connections, concurrency=concurrency
-        )
+        ProbeOptions(target=target, calls=calls, connections=connections, concurrency=concurrency)
     )
     assert result["totals"]["ok"] == calls, result["summary"]
     return result
@@ -162,7 +161,7 @@ def bench_sized(workdir: Path, counts: tuple[int, ...], rounds: int) -> None:
             for _ in range(rounds):
                 start = time.perf_counter()
                 results.append(
-                    probe.probe(probe.ProbeOptions(target=target, expect="spread", replicas=count))
+                    probe.probe(ProbeOptions(target=target, expect="spread", replicas=count))
                 )
                 walls.append(time.perf_counter() - start)
         plan = results[0]["calls"]

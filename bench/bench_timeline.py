@@ -27,11 +27,12 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_probe import l7_envoy  # noqa: E402
 
 from grpclab.probe import cli as probe  # noqa: E402
+from grpclab.probe.options import ProbeOptions  # noqa: E402
 
 
 def paced_run(target: str, rate: float, duration: float) -> tuple[dict, float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
-    result = probe.probe(probe.ProbeOptions(target=target, duration=duration, rate=rate))
+    result = probe.probe(ProbeOptions(target=target, duration=duration, rate=rate))
     return result, time.process_time() - cpu, time.perf_counter() - wall
 
 

@@ -17,7 +17,7 @@ from probe_helpers import OddGreeter, greeter_servers
 
 from grpclab.probe import calls
 from grpclab.probe import cli as probe
-from grpclab.probe.verdict import PINNED, UNIDENTIFIED
+from grpclab.probe.model import PINNED, UNIDENTIFIED
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from servers import envoy_binary, envoy_config, write_envoy_config
 
 from grpclab import report
 from grpclab.probe import cli as probe
-from grpclab.probe.verdict import PINNED, SPREAD
+from grpclab.probe.model import PINNED, SPREAD
 
 REPLICA_NAMES = ["replica-1", "replica-2", "replica-3"]
 

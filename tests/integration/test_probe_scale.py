@@ -17,7 +17,8 @@ from probe_helpers import envoy_over_replicas
 from servers import REPO
 
 from grpclab.probe import cli as probe
-from grpclab.probe.verdict import PINNED, SPREAD
+from grpclab.probe.model import PINNED, SPREAD
+from grpclab.probe.options import ProbeOptions
 from grpclab.status import ExitStatus
 
 COUNT = 32
@@ -35,7 +36,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 
 def sized(target: str, expect: str) -> dict:
-    return probe.probe(probe.ProbeOptions(target=target, expect=expect, replicas=COUNT))
+    return probe.probe(ProbeOptions(target=target, expect=expect, replicas=COUNT))
 
 
 def test_l7_spreads_in_every_one_of_20_probes_in_a_row(proxy):

@@ -18,6 +18,7 @@ from probe_helpers import OddGreeter, envoy_over_replicas, greeter_servers
 
 from grpclab import report
 from grpclab.probe import cli as probe
+from grpclab.probe.options import ProbeOptions
 from grpclab.probe.table import render_table
 
 REPLICAS = [(f"replica-{i}", f"127.0.31.{100 + i}", 50051) for i in (1, 2, 3)]
@@ -35,9 +36,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def l7_run(proxy) -> dict:
     """One paced run through the L7 proxy, shared by the assertions below."""
     return probe.probe(
-        probe.ProbeOptions(
-            target=proxy["l7"], duration=3.0, rate=200.0, expect="spread", replicas=3
-        )
+        ProbeOptions(target=proxy["l7"], duration=3.0, rate=200.0, expect="spread", replicas=3)
     )
 
 

@@ -15,7 +15,8 @@ import pytest
 from report_helpers import md_verdicts, png_size
 
 from grpclab import report
-from grpclab.probe.cli import ProbeOptions, probe
+from grpclab.probe.cli import probe
+from grpclab.probe.options import ProbeOptions
 
 # scenario, probe target key, expectation, --lb, path of the calls
 PATHS = [

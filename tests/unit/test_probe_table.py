@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from grpclab.probe.cli import ProbeOptions, build_result
+from grpclab.probe.cli import build_result
+from grpclab.probe.model import Tally
+from grpclab.probe.options import ProbeOptions
 from grpclab.probe.table import BAR_WIDTH, render_table
 from grpclab.probe.timeline import PacedRun, build_timeline, tallies_of
-from grpclab.probe.verdict import Tally, judge
+from grpclab.probe.verdict import judge
 
 
 def result_of(tallies: list[Tally], **options: object) -> dict:

@@ -8,8 +8,9 @@ import random
 import pytest
 
 from grpclab.probe import sizing
+from grpclab.probe.model import PINNED, SPREAD, Expectation, Tally
 from grpclab.probe.stats import miss_chance, pinned_chance, share_chance, spread_chance
-from grpclab.probe.verdict import PINNED, SPREAD, Expectation, Tally, judge
+from grpclab.probe.verdict import judge
 
 # ---------------------------------------------------------------------------- the rule
 

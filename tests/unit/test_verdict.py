@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from grpclab.probe.stats import jain_index, latency_ms, miss_chance, percentile
-from grpclab.probe.verdict import (
+from grpclab.probe.model import (
     FAILED,
     MIXED,
     PINNED,
@@ -15,9 +14,9 @@ from grpclab.probe.verdict import (
     UNIDENTIFIED,
     Expectation,
     Tally,
-    judge,
-    observed_pattern,
 )
+from grpclab.probe.stats import jain_index, latency_ms, miss_chance, percentile
+from grpclab.probe.verdict import judge, observed_pattern
 
 
 def tally(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 import grpc
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.probe.verdict import UNIDENTIFIED, Tally
+from grpclab.probe.model import UNIDENTIFIED, Tally
 
 PROG = "grpclab-probe"
 _REPLY_PREFIX = "Hello from "

@@ -17,8 +17,8 @@ import grpc
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.probe.calls import PROG, replica_of
+from grpclab.probe.model import UNIDENTIFIED
 from grpclab.probe.timeline import OK, PacedRun, Record
-from grpclab.probe.verdict import UNIDENTIFIED
 
 # after the last call is sent, its deadline plus this is the most the pacer waits for answers
 DRAIN_SLACK_S = 2.0

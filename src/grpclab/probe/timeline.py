@@ -33,7 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from grpclab.probe.verdict import UNIDENTIFIED, Tally
+from grpclab.probe.model import UNIDENTIFIED, Tally
 
 OK = "OK"
 
