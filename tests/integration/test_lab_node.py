@@ -26,7 +26,8 @@ from lab_node import LabNode, lab_manifests, start_lab_node
 from servers import read_url
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.lab.processes import proc_cmdline, wait_ready
+from grpclab.lab.pidfiles import proc_cmdline
+from grpclab.lab.processes import wait_ready
 
 POD_NET, SVC_NET = "127.0.21", "127.0.22"
 HEADLESS = "grpc-server-headless.grpc-server.svc.cluster.local"

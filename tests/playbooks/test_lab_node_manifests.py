@@ -13,7 +13,7 @@ import pytest
 import yaml
 from ansible_cli import ROOT, run_tool
 
-from grpclab.lab import manifests
+from grpclab.lab import manifestfields, manifests
 from grpclab.lab.errors import LabError
 
 TEMPLATES = ["namespaces", "server-deployment", "services", "client-deployment"]
@@ -222,8 +222,8 @@ def test_documents_the_node_does_not_run(tmp_path: Path) -> None:
 
 
 def test_every_not_applicable_field_says_why() -> None:
-    assert all(reason.strip() for reason in manifests.NOT_APPLICABLE.values())
-    assert "spec.template.spec.containers[].image" in manifests.NOT_APPLICABLE
+    assert all(reason.strip() for reason in manifestfields.NOT_APPLICABLE.values())
+    assert "spec.template.spec.containers[].image" in manifestfields.NOT_APPLICABLE
 
 
 def test_a_changed_template_changes_the_hash_and_replicas_do_not(rendered: Path) -> None:
@@ -232,7 +232,7 @@ def test_a_changed_template_changes_the_hash_and_replicas_do_not(rendered: Path)
     document["spec"]["replicas"] = 5
     [scaled] = manifests.parse_documents([document]).deployments
     document["spec"]["template"]["metadata"]["annotations"] = {
-        manifests.RESTARTED_AT: "2026-01-01T00:00:00Z"
+        manifestfields.RESTARTED_AT: "2026-01-01T00:00:00Z"
     }
     [restarted] = manifests.parse_documents([document]).deployments
     assert base.template_hash == scaled.template_hash != restarted.template_hash

@@ -1,10 +1,12 @@
 """The lab platform: a lab node that plays a small Kubernetes cluster on loopback addresses.
 
-Modules: ``processes`` (pid-file-tracked detached processes), ``preflight`` (binaries and
-addresses), ``names`` (pod names), ``manifests`` and ``objects`` (the desired state),
+Modules: ``pidfiles`` (pid files, live processes, stopping one), ``processes`` (starting
+detached processes, readiness), ``preflight`` (binaries and addresses), ``names`` (pod names),
+``manifests``, ``manifestfields`` and ``objects`` (the desired state),
 ``cluster`` (the state directory: cluster.yaml, status.json, requests), ``controllers`` (rollout
 plan, endpoints, L4 or L7), ``pods`` (the kubelet part), ``envoyconfig`` and ``xds`` (the node
-proxy), ``dns`` (cluster DNS), ``node`` (the reconcile loop), ``cli`` (``grpclab-lab``).
+proxy), ``dns`` (cluster DNS), ``nodestartup`` (the node's start-up, recovery, lock and
+shutdown), ``node`` (the reconcile loop), ``cli`` (``grpclab-lab``).
 The names the Ansible collection ``grpclab.lab`` uses are re-exported here.
 """
 
@@ -12,23 +14,9 @@ from __future__ import annotations
 
 from grpclab.lab.errors import LabError
 from grpclab.lab.names import NAME_ALPHABET, pod_names
-from grpclab.lab.preflight import (
-    PreflightReport,
-    address_problem,
-    binary_version,
-    preflight,
-    split_address,
-)
-from grpclab.lab.processes import (
-    Outcome,
+from grpclab.lab.pidfiles import (
     ProcessRecord,
-    Readiness,
     cmdline_matches,
-    ensure_absent,
-    ensure_started,
-    file_checksum,
-    grpc_health_status,
-    http_status,
     is_running,
     live_record,
     live_records,
@@ -38,12 +26,28 @@ from grpclab.lab.processes import (
     proc_cmdline,
     read_record,
     recorded_names,
+    stop,
+    write_record,
+)
+from grpclab.lab.preflight import (
+    PreflightReport,
+    address_problem,
+    binary_version,
+    preflight,
+    split_address,
+)
+from grpclab.lab.processes import (
+    Outcome,
+    Readiness,
+    ensure_absent,
+    ensure_started,
+    file_checksum,
+    grpc_health_status,
+    http_status,
     restart_reasons,
     start,
-    stop,
     wait_ready,
     watch_checksums,
-    write_record,
 )
 
 __all__ = [

@@ -19,8 +19,9 @@ import yaml
 
 from grpclab.lab import cluster as clusterdir
 from grpclab.lab.errors import LabError
-from grpclab.lab.manifests import RESTARTED_AT, load_files, manifest_files
-from grpclab.lab.processes import log_tail
+from grpclab.lab.manifestfields import RESTARTED_AT
+from grpclab.lab.manifests import load_files, manifest_files
+from grpclab.lab.pidfiles import log_tail
 from grpclab.status import ExitStatus
 
 OK, NOT_MET, ERROR = ExitStatus.SUCCESS, ExitStatus.NOT_MET, ExitStatus.ERROR

@@ -23,8 +23,8 @@ import yaml
 from grpclab.lab.envoyconfig import find_envoy_binary
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import manifest_files
+from grpclab.lab.pidfiles import proc_cmdline
 from grpclab.lab.preflight import split_address
-from grpclab.lab.processes import proc_cmdline
 
 DEFAULT_CLUSTER = "grpclab-cilium"
 STATUS = "status.json"

@@ -5,42 +5,33 @@ One loop (the main thread) reconciles whenever something changes: the manifests 
 config (polled every ``POLL`` seconds, a few stat calls), a pod's process or readiness (its
 thread wakes the loop), a request from ``grpclab-lab`` (SIGUSR1 wakes the loop). Each pass
 decides the pods (controllers.plan_rollout), starts or terminates them, and publishes the
-endpoints to Envoy (xDS files), to the DNS, and to status.json.
+endpoints to Envoy (xDS files), to the DNS, and to status.json. The node's start-up, recovery,
+lock and shutdown are ``grpclab.lab.nodestartup``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from grpclab.lab import cluster as clusterdir
-from grpclab.lab import controllers, dns, manifests, pods, processes, xds
-from grpclab.lab.envoyconfig import envoy_argv
+from grpclab.lab import controllers, dns, manifestfields, manifests, pods, xds
 from grpclab.lab.errors import LabError
-from grpclab.lab.ipam import POD_RANGE, Ipam, load_json
+from grpclab.lab.ipam import POD_RANGE
 from grpclab.lab.names import random_suffix
-from grpclab.lab.preflight import address_problem
+from grpclab.lab.nodestartup import Desired, NodeLifecycle, log
 
 # POD_RANGE (imported), MEMORY_PER_POD and mem_available are read by the lookup
 # grpclab.lab.capacity too
 POLL = 0.2
 MEMORY_PER_POD = 40 * 2**20  # what a grpclab-server process takes, about
-ENVOY_START_TIMEOUT = 30.0
-
-
-def log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def mem_available() -> int:
@@ -51,138 +42,8 @@ def mem_available() -> int:
     return 2**62
 
 
-@dataclass
-class Desired:
-    state: manifests.DesiredState
-    cilium: dict[str, Any] | None
-    fingerprint: str
-
-
-class Node:
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.config = clusterdir.read_config(state_dir)
-        self.pods_dir = state_dir / "pods"
-        self.wake = threading.Event()
-        self.stopping = False
-        self.pods: dict[str, pods.Pod] = {}
-        self.desired = Desired(manifests.DesiredState(), None, "")
-        self.error = ""
-        self.seen_stat: tuple = ()
-        self.ipam = Ipam(
-            self.config.pod_network, self.config.service_network, state_dir / "ipam.json"
-        )
-        self.restarted_at_path = state_dir / "restarted-at.json"
-        self.restarted_at: dict[str, str] = load_json(self.restarted_at_path)
-        self.xds = xds.XdsFiles(state_dir / "envoy")
-        self.dns: dns.ClusterDns | None = None
-        self.envoy: pods.Pod | None = None
-        self.started = time.time()
-        self.last_status = ""
-        self.base_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.base_env.update(
-            PYTHONUNBUFFERED="1", GRPCLAB_DNS=f"{self.config.dns[0]}:{self.config.dns[1]}"
-        )
-        self.lock_file = None
-
-    # --- start and stop ------------------------------------------------------------------
-
-    def take_lock(self) -> None:
-        self.lock_file = (self.state_dir / "node.lock").open("a+")
-        try:
-            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LabError(
-                f"a node of cluster {self.config.name} already runs "
-                f"(lock {self.state_dir / 'node.lock'})"
-            ) from None
-
-    def start(self) -> None:
-        self.take_lock()
-        self.pods_dir.mkdir(parents=True, exist_ok=True)
-        orphans = pods.clean_orphans(self.pods_dir)
-        envoy_record = processes.live_record(self.state_dir, "envoy")
-        if envoy_record is not None:
-            processes.stop(envoy_record, 5)
-            orphans.append("envoy")
-        if orphans:
-            log(f"cleaned up what a previous node left running: {', '.join(orphans)}")
-        for host, port in (self.config.dns, self.config.envoy_admin):
-            problem = address_problem(f"{host}:{port}")
-            if problem:
-                raise LabError(problem)
-        try:
-            self.dns = dns.ClusterDns(*self.config.dns)  # binds at once
-        except OSError as error:
-            host, port = self.config.dns
-            raise LabError(
-                f"{host}:{port} (DNS, UDP or TCP) cannot be bound: {error.strerror or error}"
-            ) from None
-        self.dns.start()
-        bootstrap = self.xds.prepare(self.config.envoy_admin)
-        self._start_envoy(bootstrap)
-        (self.state_dir / "requests").mkdir(exist_ok=True)
-        for stale in (self.state_dir / "requests").glob("*.json"):
-            stale.unlink()
-        log(f"node of cluster {self.config.name} up (pid {os.getpid()})")
-
-    def _start_envoy(self, bootstrap: Path) -> None:
-        argv = envoy_argv(
-            self.config.envoy_binary,
-            bootstrap,
-            concurrency=self.config.envoy_concurrency,
-            log_level=self.config.envoy_log_level,
-        )
-        proxy = manifests.Deployment(
-            name="envoy",
-            namespace="kube-system",
-            replicas=1,
-            selector={},
-            labels={},
-            command=tuple(argv),
-            env=(),
-            ports={},
-            readiness=None,
-            liveness=None,
-            grace=5.0,
-            max_surge=1,
-            max_unavailable=0,
-            template_hash="envoy",
-        )
-        # Envoy is supervised like a pod (restarted if it dies), with its files in the state dir
-        self.envoy = pods.Pod(
-            "envoy", proxy, self.config.envoy_admin[0], self.state_dir, self.poke, self.base_env
-        )
-        self.envoy.start()
-        admin = f"http://{self.config.envoy_admin[0]}:{self.config.envoy_admin[1]}/ready"
-        envoy = self.envoy
-        ready, state = processes.wait_ready(
-            lambda: processes.http_status(admin),
-            "200",
-            timeout=ENVOY_START_TIMEOUT,
-            alive=lambda: envoy.restarts < 2 and not envoy.last_error,
-        )
-        if not ready:
-            tail = processes.log_tail(processes.log_path(self.state_dir, "envoy"), 1)
-            raise LabError(f"envoy did not start ({envoy.last_error or state}): {tail}")
-
-    def poke(self) -> None:
-        self.wake.set()
-
-    def shutdown(self) -> None:
-        log("stopping: terminating every pod")
-        for pod in self.pods.values():
-            pod.terminate()
-        self.publish()
-        for pod in list(self.pods.values()):
-            pod.join()
-        if self.envoy:
-            self.envoy.terminate()
-            self.envoy.join()
-        if self.dns:
-            self.dns.stop()
-        (self.state_dir / clusterdir.STATUS).unlink(missing_ok=True)
-        log("stopped")
+class Node(NodeLifecycle):
+    """The reconcile loop of a lab node, and what it publishes to Envoy, the DNS and status.json."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -253,10 +114,10 @@ class Node:
         if not isinstance(raw, dict):
             raise LabError(f"{path}: must be a mapping")
         algorithm = raw.get(controllers.L7_ALGORITHM)
-        if algorithm is not None and algorithm not in manifests.ALGORITHMS:
+        if algorithm is not None and algorithm not in manifestfields.ALGORITHMS:
             raise LabError(
                 f"{path}: {controllers.L7_ALGORITHM} must be one of "
-                f"{', '.join(manifests.ALGORITHMS)}, not {algorithm!r}"
+                f"{', '.join(manifestfields.ALGORITHMS)}, not {algorithm!r}"
             )
         return raw
 

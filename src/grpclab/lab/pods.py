@@ -29,14 +29,8 @@ from pathlib import Path
 
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import Deployment, Probe
-from grpclab.lab.processes import (
-    ProcessRecord,
-    is_running,
-    launch,
-    pid_path,
-    read_record,
-    stop,
-)
+from grpclab.lab.pidfiles import ProcessRecord, is_running, pid_path, read_record, stop
+from grpclab.lab.processes import launch
 
 FAST_PROBE = 0.1
 BACKOFF_FIRST = 0.1

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grpclab.lab.errors import LabError
-from grpclab.lab.processes import live_records
+from grpclab.lab.pidfiles import live_records
 from grpclab.sockets import bind_error
 
 

@@ -65,13 +65,13 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         found = {"missing": [str(term) for term in terms if missing(str(term))]}
         if not missing("grpclab.lab.node"):
-            from grpclab.lab import manifests, node
+            from grpclab.lab import manifestfields, node
 
             per_pod = node.MEMORY_PER_POD // 2**20
             available = node.mem_available() // 2**20
             found.update(
                 pod_range=len(node.POD_RANGE),
-                by_range=by_range(len(node.POD_RANGE), manifests.MAX_REPLICAS),
+                by_range=by_range(len(node.POD_RANGE), manifestfields.MAX_REPLICAS),
                 per_pod_mb=per_pod,
                 available_mb=available,
                 by_memory=available // per_pod,
