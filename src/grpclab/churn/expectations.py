@@ -17,6 +17,7 @@ from grpclab.churn.figures import (
     RECOVERY,
     REMEDIES,
     SERVED,
+    SPREAD,
     Action,
     Figures,
     measure,
@@ -31,7 +32,9 @@ class Budgets:
     expectation is marked not judged rather than given a guessed number.
     """
 
-    l7_reach_s: float = 2.0  # cilium: every connection reaches each new replica within
+    # cilium: every connection reaches each new replica within this long of its first call (the
+    # replica's own start-up, 1.5-2 s on the lab, is not the balancer's to count)
+    l7_reach_s: float = 2.0
     l7_fair_s: float = 5.0  # cilium: shares are fair within
     # cilium, delete-pod: every connection reaches the replacement within; it starts only after
     # the delete (process start + readiness probe: 1.5-2 s on the lab), then Envoy reaches it
@@ -147,7 +150,7 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
     if action == "scale-out":
         if remedy == "cilium":
             expect(
-                REACH_ALL,
+                SPREAD,
                 b.l7_reach_s,
                 "Envoy balances each request: every connection "
                 "reaches a new replica as soon as it is an endpoint",
@@ -274,12 +277,14 @@ def _check(exp: Expectation, fig: Figures) -> Check:
             )
         )
         ok = not reached
-    elif exp.metric in (REACH_ALL, SERVED):
-        per_replica = fig.reach_s if exp.metric == REACH_ALL else fig.served_s
+    elif exp.metric in (REACH_ALL, SPREAD, SERVED):
+        per_replica = {REACH_ALL: fig.reach_s, SPREAD: fig.spread_s, SERVED: fig.served_s}[
+            exp.metric
+        ]
         missing = [name for name, value in per_replica.items() if value is None]
         if not fig.new_replicas:
             seen, ok = "no new replica", False
-        elif missing and exp.metric == REACH_ALL:
+        elif missing and exp.metric in (REACH_ALL, SPREAD):
             seen = (
                 "not every connection reached the new replicas within the run ("
                 + ", ".join(
@@ -292,11 +297,12 @@ def _check(exp: Expectation, fig: Figures) -> Check:
             seen, ok = f"{', '.join(missing)} served no call within the run", False
         else:
             value = max(v for v in per_replica.values() if v is not None)
-            seen = (
-                f"every connection reached each new replica within {_s(value)}"
-                if exp.metric == REACH_ALL
-                else f"each new replica served calls within {_s(value)}"
-            )
+            seen = {
+                REACH_ALL: f"every connection reached each new replica within {_s(value)}",
+                SPREAD: f"every connection reached each new replica within {_s(value)} of its "
+                "first call",
+                SERVED: f"each new replica served calls within {_s(value)}",
+            }[exp.metric]
             ok = budget is None or value <= budget
     elif exp.metric == FAIR:
         seen = (
@@ -330,6 +336,7 @@ def _promise(exp: Expectation) -> str:
     budget = "?" if exp.budget is None else f"{exp.budget:g}"
     return {
         REACH_ALL: f"every connection to reach each new replica within {budget} s",
+        SPREAD: f"every connection to reach each new replica within {budget} s of its first call",
         REACH_NEVER: "no connection to reach a new replica",
         SERVED: f"each new replica to serve within {budget} s",
         FAIR: f"fair shares within {budget} s",

@@ -18,6 +18,9 @@ ACTIONS = ("scale-out", "scale-in", "delete-pod", "crash", "rollout-restart")
 REACH_ALL = "reach_all"  # every connection reached every new replica within the budget (s)
 REACH_NEVER = "reach_never"  # no connection reached any new replica during the run
 SERVED = "served"  # every new replica served a call (on any connection) within the budget (s)
+# once a new replica served its first call, every connection reached it within the budget (s):
+# the balancer's part alone, without the replica's own start-up
+SPREAD = "spread"
 FAIR = "fair"  # shares within the fair-share tolerance, for good, within the budget (s)
 FAILED_CALLS = "failed_calls"  # calls failed from the action on, at most the budget
 RECOVERY = "recovery"  # calls succeed again on every connection within the budget (s)
@@ -71,6 +74,15 @@ class Figures:
     def all_reached_s(self) -> float | None:
         values = list(self.reach_s.values())
         return None if not values or None in values else max(values)  # type: ignore[type-var]
+
+    @property
+    def spread_s(self) -> dict[str, float | None]:
+        """Per new replica: seconds from its first call to every connection having reached it."""
+        return {
+            name: None if reach is None or served is None else reach - served
+            for name in self.new_replicas
+            for reach, served in [(self.reach_s.get(name), self.served_s.get(name))]
+        }
 
     @property
     def all_served_s(self) -> float | None:
