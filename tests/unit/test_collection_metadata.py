@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -69,3 +70,20 @@ def test_galaxy_depends_on_the_collections_the_requirements_pin():
     }
     for name in ("kubernetes.core", "community.docker"):
         assert galaxy["dependencies"][name] == f"=={pins[name]}", name
+
+
+def test_every_plugins_documentation_parses() -> None:
+    # ansible-doc and ansible-lint read these as YAML: a stray ": " breaks them for users
+    blocks = 0
+    for path in sorted(COLLECTION.glob("plugins/*/*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)):
+                continue
+            name = getattr(node.targets[0], "id", "")
+            if name in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+                blocks += 1
+                try:
+                    yaml.safe_load(node.value.value)
+                except yaml.YAMLError as error:
+                    raise AssertionError(f"{path.name} {name}: {error}") from None
+    assert blocks > 40

@@ -16,7 +16,7 @@ version_added: 2.0.0
 description:
   - True when the controller has seen the latest spec (C(status.observedGeneration) at least
     C(metadata.generation)) and the updated, available, ready and total replicas all equal
-    C(spec.replicas): no old pod is left.
+    C(spec.replicas), so no old pod is left.
   - C(Available=True) alone holds through a whole rolling update (C(maxUnavailable) rounds down
     to 0 with 3 replicas), so it says nothing about the rollout being over.
 options:
