@@ -2,8 +2,11 @@
 
 Each connection is its own gRPC channel with its own ``grpc.channel_id`` (gRPC shares one
 subchannel, one TCP connection, between channels with equal arguments). Every reply is
-attributed to the replica that sent it: initial metadata ``hostname``, else the reply text
-``Hello from <name>``.
+attributed to the replica that sent it by the :class:`Caller`'s identity specs
+(:mod:`grpclab.probe.identity`; by default initial metadata ``hostname``, else the reply text
+``Hello from <name>``). A call sends the request's bytes, serialized once
+(:mod:`grpclab.probe.descriptors`), and gets the reply's bytes: parsed only when a spec reads
+a reply field. Streaming methods are :mod:`grpclab.probe.streams`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import grpc
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.probe import descriptors
+from grpclab.probe.identity import Identifier, default_specs
 from grpclab.probe.model import UNIDENTIFIED, Tally
+from grpclab.probe.transport import Transport
 
 PROG = "grpclab-probe"
 _REPLY_PREFIX = "Hello from "
@@ -54,13 +61,20 @@ def _connect_error(channel: grpc.Channel, wait: float) -> str:
     return "connected late"
 
 
-def open_channels(target: str, count: int, lb: str, connect_timeout: float) -> list[grpc.Channel]:
+def open_channels(
+    target: str,
+    count: int,
+    lb: str,
+    connect_timeout: float,
+    transport: Transport | None = None,
+) -> list[grpc.Channel]:
     """``count`` channels to ``target``, each on its own TCP connection, all READY.
 
     Raises ConnectError when one is not ready within ``connect_timeout`` seconds (all connect at
-    once, so that is the whole wait).
+    once, so that is the whole wait); a failed TLS handshake is such a connection.
     """
-    channels = [grpc.insecure_channel(target, options=channel_options(lb)) for _ in range(count)]
+    transport = transport or Transport()
+    channels = [transport.channel(target, channel_options(lb)) for _ in range(count)]
     ready = [grpc.channel_ready_future(channel) for channel in channels]
     deadline = time.monotonic() + connect_timeout
     for index, future in enumerate(ready):
@@ -92,12 +106,32 @@ def replica_of(metadata: Sequence[tuple[str, str | bytes]] | None, message: str)
     return None
 
 
-def _call_loop(with_call: Callable, budget: Iterator[int], timeout: float, tally: Tally) -> None:
+@dataclass(frozen=True)
+class Caller:
+    """What every call of a probe sends and how its reply is attributed."""
+
+    method: descriptors.Method
+    identify: Identifier
+    metadata: tuple[tuple[str, str], ...] | None = None  # the -H headers
+    messages: int = 1  # per stream of a bidi or client-streaming method
+
+
+def greeter_caller() -> Caller:
+    """The Greeter's SayHello with the default identity: the probe as it always was."""
+    method = descriptors.resolve(descriptors.GREETER_CALL, None, channel=None, target="")
+    return Caller(method, Identifier(default_specs(method.reply_descriptor), method.reply_class))
+
+
+def _call_loop(
+    with_call: Callable, budget: Iterator[int], timeout: float, tally: Tally, caller: Caller
+) -> None:
     """Make calls until the connection's shared budget is spent; one per thread in flight.
 
     Kept lean on purpose: this loop is the probe's per-call cost (bench/bench_probe.py).
     """
-    request = helloworld_pb2.HelloRequest(name=PROG)
+    request = caller.method.request
+    identify = caller.identify
+    metadata = caller.metadata
     replicas = tally.replicas
     failures = tally.failures
     latencies = tally.latencies_s.append
@@ -105,16 +139,18 @@ def _call_loop(with_call: Callable, budget: Iterator[int], timeout: float, tally
     for _ in budget:  # next() on a range iterator is atomic: the threads share it safely
         start = clock()
         try:
-            reply, call = with_call(request, timeout=timeout)
+            reply, call = with_call(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as err:
             code = err.code()  # type: ignore[attr-defined]
             name = code.name if code is not None else "UNKNOWN"
             failures[name] = failures.get(name, 0) + 1
             continue
         latencies(clock() - start)
-        replica = replica_of(call.initial_metadata(), reply.message)
+        replica = identify(call, reply)
         if replica is None:
             failures[UNIDENTIFIED] = failures.get(UNIDENTIFIED, 0) + 1
+            if tally.unidentified is None:
+                tally.unidentified = identify.describe(call, reply)
         else:
             replicas[replica] = replicas.get(replica, 0) + 1
 
@@ -126,24 +162,32 @@ def split_calls(calls: int, connections: int) -> list[int]:
 
 
 def run_calls(
-    channels: Sequence[grpc.Channel], calls: int, concurrency: int, timeout: float
+    channels: Sequence[grpc.Channel],
+    calls: int,
+    concurrency: int,
+    timeout: float,
+    caller: Caller | None = None,
 ) -> tuple[list[Tally], float]:
-    """Send ``calls`` calls over ``channels``; returns one tally per channel and the seconds."""
+    """Send ``calls`` calls (or streams) over ``channels``; one tally per channel, the seconds."""
+    from grpclab.probe import streams  # streams imports this module
+
+    caller = caller or greeter_caller()
+    loop = streams.stream_loop if caller.method.streaming else _call_loop
     jobs: list[tuple[int, Tally, tuple]] = []
     for index, (channel, share) in enumerate(
         zip(channels, split_calls(calls, len(channels)), strict=True)
     ):
-        with_call = helloworld_pb2_grpc.GreeterStub(channel).SayHello.with_call
+        invoke = streams.invoker(channel, caller.method)
         budget = iter(range(share))  # shared by the connection's workers
         for _ in range(min(concurrency, share)):
             tally = Tally()
-            jobs.append((index, tally, (with_call, budget, timeout, tally)))
+            jobs.append((index, tally, (invoke, budget, timeout, tally, caller)))
 
     errors: list[BaseException] = []
 
     def guarded(*args: object) -> None:
         try:
-            _call_loop(*args)  # type: ignore[arg-type]
+            loop(*args)  # type: ignore[arg-type]
         except BaseException as err:  # a bug, not a failed call: re-raised in the caller
             errors.append(err)
 
@@ -156,7 +200,7 @@ def run_calls(
         thread.start()
     # the calling thread is the first worker: with one connection and one call in flight the
     # probe is then a plain call loop, with no thread hand-off
-    _call_loop(*jobs[0][2])
+    loop(*jobs[0][2])
     for thread in threads:
         thread.join()
     duration = time.perf_counter() - start

@@ -44,9 +44,10 @@ from collections.abc import Sequence
 import grpc
 
 import grpclab
-from grpclab.probe import pacer, sizing
+from grpclab.probe import pacer, peers, sizing
 from grpclab.probe.calls import (  # noqa: F401  (re-exported: the probe's public helpers)
     PROG,
+    Caller,
     ConnectError,
     channel_options,
     open_channels,
@@ -54,6 +55,9 @@ from grpclab.probe.calls import (  # noqa: F401  (re-exported: the probe's publi
     run_calls,
     split_calls,
 )
+from grpclab.probe.callspec import DEFAULT_MESSAGES
+from grpclab.probe.descriptors import UNARY, DescriptorError, resolve
+from grpclab.probe.identity import Identifier, SpecError, default_specs
 from grpclab.probe.model import Tally, Verdict
 from grpclab.probe.options import MAX_IN_FLIGHT, ProbeError, ProbeOptions, parse_options
 from grpclab.probe.table import render_table
@@ -135,8 +139,74 @@ def build_result(
     return result
 
 
+def _caller(options: ProbeOptions, channel: grpc.Channel) -> Caller:
+    """Resolve the method (reflection on ``channel`` when needed) and compile its identity."""
+    spec = options.spec
+    metadata = spec.transport.headers or None
+    try:
+        method = resolve(
+            spec.call,
+            spec.data,
+            channel=channel,
+            target=options.target,
+            protoset=spec.protoset,
+            proto=spec.proto,
+            import_paths=spec.import_paths,
+            timeout=options.timeout,
+            metadata=metadata or (),
+            greeter_name=PROG,
+        )
+        specs = spec.specs or default_specs(method.reply_descriptor)
+        identify = Identifier(specs, method.reply_class)
+    except (DescriptorError, SpecError) as err:
+        raise ProbeError(str(err)) from None
+    if spec.messages is not None and method.kind not in ("bidi_streaming", "client_streaming"):
+        raise ProbeError(
+            f"--messages is the messages per stream of a bidi or client-streaming method; "
+            f"{spec.call} is {method.kind.replace('_', '-')}"
+        )
+    if method.streaming and options.duration is not None:
+        raise ProbeError(
+            f"--duration and --rate pace unary calls; {spec.call} is "
+            f"{method.kind.replace('_', '-')}: probe its streams without them"
+        )
+    return Caller(method, identify, metadata, spec.messages or DEFAULT_MESSAGES)
+
+
+def _streams_of(caller: Caller, tallies: Sequence[Tally]) -> dict | None:
+    """The ``streams`` object of the JSON: streams and messages per replica, split streams."""
+    if caller.method.kind == UNARY:
+        return None
+    streams: dict[str, int] = {}
+    messages: dict[str, int] = {}
+    for tally in tallies:
+        for name, count in tally.replicas.items():
+            streams[name] = streams.get(name, 0) + count
+        for name, count in tally.messages.items():
+            messages[name] = messages.get(name, 0) + count
+    split = sum(t.split_streams for t in tallies)
+    return {
+        "kind": caller.method.kind,
+        "messages_sent": 1 if caller.method.kind == "server_streaming" else caller.messages,
+        "streams": sum(streams.values()),
+        "messages": sum(messages.values()),
+        "per_replica": {
+            name: {"streams": streams.get(name, 0), "messages": messages.get(name, 0)}
+            for name in sorted(set(streams) | set(messages))
+        },
+        "split_streams": split,
+        "note": "L7 balancing spreads streams over replicas, never the messages of one "
+        "stream: "
+        + (
+            "every stream stayed on one replica"
+            if split == 0
+            else f"{split} streams had messages from more than one replica"
+        ),
+    }
+
+
 def _closed_loop(
-    channels: Sequence[grpc.Channel], options: ProbeOptions
+    channels: Sequence[grpc.Channel], options: ProbeOptions, caller: Caller
 ) -> tuple[sizing.CallPlan, list[Tally], float]:
     """The calls mode: the planned calls, and a top-up after a first pass when it is one."""
     plan = sizing.plan_calls(
@@ -147,7 +217,7 @@ def _closed_loop(
         options.min_share,
         MAX_IN_FLIGHT,
     )
-    tallies, duration = run_calls(channels, plan.chosen, plan.concurrency, options.timeout)
+    tallies, duration = run_calls(channels, plan.chosen, plan.concurrency, options.timeout, caller)
     if plan.source == sizing.FIRST_PASS:
         seen = len(set().union(*(t.replicas_reached() for t in tallies)))
         plan, more = sizing.top_up(
@@ -160,7 +230,7 @@ def _closed_loop(
         )
         if more > 0:
             extra, extra_duration = run_calls(
-                channels, more * len(channels), plan.concurrency, options.timeout
+                channels, more * len(channels), plan.concurrency, options.timeout, caller
             )
             for tally, added in zip(tallies, extra, strict=True):
                 tally.merge(added)
@@ -171,16 +241,26 @@ def _closed_loop(
 def probe(options: ProbeOptions) -> dict:
     """Validate, connect, call, judge: the result document. Raises ProbeError if it cannot."""
     options.validate()
+    spec = options.spec
+    before_ids = set(peers.top_channels(options.target)) if spec.by_peer else set()
     try:
         channels = open_channels(
-            options.target, options.connections, options.lb, options.connect_timeout
+            options.target,
+            options.connections,
+            options.lb,
+            options.connect_timeout,
+            spec.transport,
         )
     except ConnectError as err:
         raise ProbeError(str(err)) from None
     timeline = None
     try:
+        caller = _caller(options, channels[0])
+        if spec.by_peer:  # the probe's own channels, oldest first: the order they were opened
+            ids = [i for i in peers.top_channels(options.target) if i not in before_ids]
+            counted = peers.snapshot(ids)
         if options.duration is not None and options.rate is not None:
-            run = pacer.run_paced(channels, options.rate, options.duration, options.timeout)
+            run = pacer.run_paced(channels, options.rate, options.duration, options.timeout, caller)
             timeline = build_timeline(run, options.rate, options.duration, len(channels))
             tallies, duration = tallies_of(run.records, len(channels)), run.sent_span_s
             plan = sizing.timeline_plan(
@@ -192,11 +272,19 @@ def probe(options: ProbeOptions) -> dict:
                 math.ceil(timeline["max_in_flight"] / len(channels)),
             )
         else:
-            plan, tallies, duration = _closed_loop(channels, options)
+            plan, tallies, duration = _closed_loop(channels, options, caller)
+        if spec.by_peer:
+            tallies = peers.tallies_by_peer(tallies, counted, peers.snapshot(ids), spec.specs[0])
     finally:
         for channel in channels:
             channel.close()
-    return build_result(options, judge(tallies, options.expectation), duration, plan, timeline)
+    result = build_result(options, judge(tallies, options.expectation), duration, plan, timeline)
+    result["call"] = {**spec.to_dict(), "kind": caller.method.kind, "types": caller.method.source}
+    streams = _streams_of(caller, tallies)
+    if streams is not None:
+        result["streams"] = streams
+        result["summary"] += f"; {streams['streams']} streams: {streams['note']}"
+    return result
 
 
 # ---------------------------------------------------------------------------- command line

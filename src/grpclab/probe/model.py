@@ -26,11 +26,19 @@ UNIDENTIFIED = "UNIDENTIFIED"
 
 @dataclass
 class Tally:
-    """What one connection saw: successful calls per replica, failures, latencies (seconds)."""
+    """What one connection saw: successful calls per replica, failures, latencies (seconds).
+
+    On a streaming method a call is a stream: ``replicas`` counts streams, ``messages`` the
+    messages per replica, ``split_streams`` the streams whose messages named another replica
+    than the stream's own. ``unidentified`` describes the first reply that named no replica.
+    """
 
     replicas: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)
+    messages: dict[str, int] = field(default_factory=dict)
+    split_streams: int = 0
+    unidentified: str | None = None
 
     @property
     def ok(self) -> int:
@@ -54,6 +62,11 @@ class Tally:
         for code, count in other.failures.items():
             self.failures[code] = self.failures.get(code, 0) + count
         self.latencies_s.extend(other.latencies_s)
+        for name, count in other.messages.items():
+            self.messages[name] = self.messages.get(name, 0) + count
+        self.split_streams += other.split_streams
+        if self.unidentified is None:
+            self.unidentified = other.unidentified
 
 
 @dataclass(frozen=True)

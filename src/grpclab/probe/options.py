@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpclab
-from grpclab.probe import sizing
+from grpclab.probe import callspec, sizing
 from grpclab.probe.calls import PROG
+from grpclab.probe.callspec import CallSpec, CallSpecError
 from grpclab.probe.model import EXPECTATIONS, NONE, Expectation
 from grpclab.probe.targets import MalformedTarget, check_target
 
@@ -53,9 +54,15 @@ class ProbeOptions:
     report: str | None = None
     duration: float | None = None  # with rate: the paced mode
     rate: float | None = None
+    # the method, identity, TLS, headers (grpclab.probe.callspec)
+    spec: CallSpec = field(default_factory=CallSpec)
 
     def validate(self) -> None:
         """Raise ProbeError naming the first bad option; also checks the target's form."""
+        try:
+            self.spec.validate()
+        except CallSpecError as err:
+            raise ProbeError(str(err)) from None
         if self.connections < 1:
             raise ProbeError(f"--connections must be at least 1, not {self.connections}")
         if self.calls is not None:
@@ -111,6 +118,11 @@ class ProbeOptions:
             return
         if self.duration is None or self.rate is None:
             raise ProbeError("--duration and --rate go together: a paced run needs both")
+        if self.spec.by_peer:
+            raise ProbeError(
+                "--identity peer counts calls per connection, not per call: it does not "
+                "give a timeline; leave --duration and --rate out"
+            )
         if self.calls is not None:
             raise ProbeError(
                 "--duration and --calls are two modes: give one (a paced run "
@@ -159,10 +171,10 @@ class ProbeOptions:
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog=PROG,
-        description="Probe a gRPC Greeter target over several TCP connections and tell whether "
-        "calls are balanced per request (spread) or per connection (pinned). Exit 0 when the "
-        "verdict matches --expect, 1 when it does not, 2 when the probe cannot run or cannot "
-        "judge (too few calls).",
+        description="Probe a gRPC target over several TCP connections and tell whether "
+        "calls (or streams) are balanced per request (spread) or per connection (pinned). "
+        "Exit 0 when the verdict matches --expect, 1 when it does not, 2 when the probe "
+        "cannot run or cannot judge (too few calls).",
     )
     add = parser.add_argument
     add(
@@ -249,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the channel's own load-balancing policy; round_robin spreads over the addresses "
         "of an ipv4: or dns:/// target (default: %(default)s)",
     )
+    callspec.add_arguments(parser)
     add("--json", action="store_true", help="print one JSON document instead of the table")
     add(
         "--report",
@@ -262,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
     args = build_parser().parse_args(argv)
+    try:
+        spec = callspec.from_args(args)
+    except CallSpecError as err:
+        raise ProbeError(str(err)) from None
     options = ProbeOptions(
+        spec=spec,
         target=args.target,
         calls=args.calls,
         connections=args.connections,

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import grpc
 
-from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
-from grpclab.probe.calls import PROG, replica_of
+from grpclab.probe.calls import Caller, greeter_caller
+from grpclab.probe.identity import Identifier
 from grpclab.probe.model import UNIDENTIFIED
 from grpclab.probe.timeline import OK, PacedRun, Record
 
@@ -25,7 +25,12 @@ DRAIN_SLACK_S = 2.0
 
 
 def _on_done(
-    records: list[Record], start: float, t: float, connection: int, future: grpc.Future
+    records: list[Record],
+    identify: Identifier,
+    start: float,
+    t: float,
+    connection: int,
+    future: grpc.Future,
 ) -> None:
     latency = time.perf_counter() - start - t
     try:
@@ -37,19 +42,25 @@ def _on_done(
     except grpc.FutureCancelledError:
         records.append((t, connection, None, "CANCELLED", latency))
         return
-    replica = replica_of(future.initial_metadata(), reply.message)  # type: ignore[attr-defined]
+    replica = identify(future, reply)
     records.append((t, connection, replica, OK if replica else UNIDENTIFIED, latency))
 
 
 def run_paced(
-    channels: Sequence[grpc.Channel], rate: float, duration: float, timeout: float
+    channels: Sequence[grpc.Channel],
+    rate: float,
+    duration: float,
+    timeout: float,
+    caller: Caller | None = None,
 ) -> PacedRun:
-    """Send round(rate x duration) calls on schedule; wait for their answers; every record."""
+    """Send round(rate x duration) unary calls on schedule; wait for their answers; every
+    record."""
+    caller = caller or greeter_caller()
     total = round(rate * duration)
     interval = 1.0 / rate
-    send = [helloworld_pb2_grpc.GreeterStub(channel).SayHello.future for channel in channels]
+    send = [channel.unary_unary(caller.method.path).future for channel in channels]
     count = len(send)
-    request = helloworld_pb2.HelloRequest(name=PROG)
+    request, metadata, identify = caller.method.request, caller.metadata, caller.identify
     records: list[Record] = []
     clock, sleep = time.perf_counter, time.sleep
     max_lag = 0.0
@@ -65,8 +76,10 @@ def run_paced(
             max_lag = now - due
         t = now
         connection = i % count
-        future = send[connection](request, timeout=timeout)
-        future.add_done_callback(functools.partial(_on_done, records, start, t, connection))
+        future = send[connection](request, timeout=timeout, metadata=metadata)
+        future.add_done_callback(
+            functools.partial(_on_done, records, identify, start, t, connection)
+        )
     span = t + interval if total else 0.0
     deadline = clock() + timeout + DRAIN_SLACK_S
     while len(records) < total and clock() < deadline:

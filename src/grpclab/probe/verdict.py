@@ -184,10 +184,11 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
                 f"(a connection missing one of {judged_replicas} replicas, or a share below "
                 f"{expectation.min_share:g} of fair): use more --calls per connection"
             )
+    unidentified = next((t.unidentified for t in tallies if t.unidentified), None)
     if failures.get(UNIDENTIFIED):
         warnings.append(
-            f"{failures[UNIDENTIFIED]} replies carried neither 'hostname' metadata "
-            "nor 'Hello from <name>': counted as failed (UNIDENTIFIED)"
+            f"{failures[UNIDENTIFIED]} replies named no replica: counted as failed "
+            f"(UNIDENTIFIED); {unidentified or 'no identity spec matched'}"
         )
 
     # fairness over the expected replicas: an expected replica that got nothing counts as 0
@@ -240,6 +241,8 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
         more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
         verdict = "cannot judge with so few calls" if cannot_judge else "not met"
         summary += f": {verdict}, {reasons[0]}{more}"
+    if failures.get(UNIDENTIFIED) and unidentified:
+        summary += f" (replies naming no replica: {unidentified})"
 
     return Verdict(
         expect=expectation.expect,
