@@ -35,6 +35,47 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
     return lines
 
 
+def _call_lines(call: object) -> list[str]:
+    """The method, where its types came from, the identity specs, the transport (header
+    names only: their values are never in the document)."""
+    if not isinstance(call, Mapping):  # absent from documents of older probes
+        return []
+    transport = (
+        "mutual TLS" if call.get("mutual_tls") else "TLS" if call.get("tls") else "plaintext"
+    )
+    for key, label in (("server_name", "server name"), ("authority", "authority")):
+        if call.get(key):
+            transport += f", {label} {call[key]}"
+    if call.get("headers"):
+        transport += f", headers {', '.join(call['headers'])}"
+    identity = ", ".join(call.get("identity") or []) or "default (header:hostname, reply text)"
+    return [
+        f"method       {call.get('method')} ({str(call.get('kind', '')).replace('_', '-')}, "
+        f"types: {call.get('types')})",
+        f"identity     {identity}",
+        f"transport    {transport}",
+    ]
+
+
+def _stream_lines(streams: object) -> list[str]:
+    """Streams and messages per replica, and whether each stream stayed on one replica."""
+    if not isinstance(streams, Mapping):
+        return []
+    rows = [
+        [name, str(counts["streams"]), str(counts["messages"])]
+        for name, counts in streams.get("per_replica", {}).items()
+    ]
+    lines = [
+        f"streams      {streams.get('streams')} {str(streams.get('kind')).replace('_', '-')} "
+        f"streams, {streams.get('messages')} messages received "
+        f"({streams.get('messages_sent')} sent per stream)"
+    ]
+    lines += _table(["replica", "streams", "messages"], rows, right={1, 2})
+    lines.append(f"             {streams.get('note')}")
+    lines.append("")
+    return lines
+
+
 def render_table(result: Mapping) -> str:
     """The human table of one probe result dict."""
     params = result.get("parameters", {})
@@ -47,6 +88,7 @@ def render_table(result: Mapping) -> str:
     plan = result.get("calls")
     if isinstance(plan, Mapping):  # absent from documents of older probes
         lines.append(f"calls        {plan.get('chosen')} ({plan.get('why')})")
+    lines += _call_lines(result.get("call"))
     lines.append("")
 
     replicas = result.get("replicas", [])
@@ -83,6 +125,7 @@ def render_table(result: Mapping) -> str:
     lines += _table(["connection", "calls", "failed", "replicas reached"], rows, right={0, 1, 2})
     lines.append("")
 
+    lines += _stream_lines(result.get("streams"))
     if result.get("timeline"):
         lines += [*render_timeline(result["timeline"]), ""]
     latency = result.get("latency_ms", {})

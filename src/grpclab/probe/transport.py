@@ -61,7 +61,7 @@ class Transport:
         return [name for name, _ in self.headers]
 
     def check(self) -> None:
-        """Raise TransportError for a lone --cert/--key or names/files that cannot work."""
+        """Raise TransportError for a lone --cert/--key, names or files that cannot work."""
         if (self.cert is None) != (self.key is None):
             given = "--cert" if self.cert is not None else "--key"
             raise TransportError(f"{given} needs its pair: mutual TLS takes --cert and --key")
@@ -70,9 +70,7 @@ class Transport:
         for flag, value in (("--server-name", self.server_name), ("--authority", self.authority)):
             if value is not None and (not value or any(c.isspace() for c in value)):
                 raise TransportError(f"{flag} {value!r} is not a host name")
-        for flag, path in (("--cacert", self.cacert), ("--cert", self.cert), ("--key", self.key)):
-            if path is not None:
-                _read(flag, path)
+        _ = self.credentials  # reads and checks the files, once
 
     @functools.cached_property
     def credentials(self) -> grpc.ChannelCredentials | None:
