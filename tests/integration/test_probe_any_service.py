@@ -353,12 +353,45 @@ def test_tls_with_the_test_ca_and_its_names(lab, capsys):
         assert result["call"]["tls"] and result["replicas"][0]["name"] == "tls"
     # the certificate is for orders.shop.test, not the address: a name mismatch, one line
     status, result, err = probe(capsys, *base, "--connect-timeout", "1")
-    assert status == 2 and result is None
-    assert err.count("\n") == 1 and err.startswith("grpclab-probe: error: cannot connect")
+    assert status == 2 and result is None and err.count("\n") == 1
+    assert err.startswith(f"grpclab-probe: error: cannot connect to {lab['tls']} within 1 s: ")
+    assert "TLS name mismatch: the server's certificate is not for 127.0.61.5" in err
     status, _, err = probe(
         capsys, *base, "--server-name", "other.shop.test", "--connect-timeout", "1"
     )
-    assert status == 2 and err.count("\n") == 1
+    assert status == 2 and "not for other.shop.test" in err and err.count("\n") == 1
+    status, _, err = probe(capsys, *base[:-2], "--tls", "--connect-timeout", "1")
+    assert status == 2 and "not signed by a CA of the system roots" in err
+    status, _, err = probe(capsys, *base[:-2], "--connect-timeout", "1")  # plaintext to TLS
+    assert status == 2 and "a TLS server? give --tls or --cacert" in err
+    status, _, err = probe(
+        capsys,
+        "--target",
+        lab["plain"],
+        *base[2:],
+        "--protoset",
+        lab["protoset"],
+        "--connect-timeout",
+        "1",
+    )
+    assert status == 2 and "the server does not speak TLS" in err
+
+
+def test_a_failed_handshake_is_one_line_from_the_real_command(lab, run_probe_cli):
+    """gRPC's core logs each failed handshake on stderr at INFO: the command keeps it quiet."""
+    done = run_probe_cli(
+        "--target",
+        lab["tls"],
+        "--call",
+        "shop.Orders/Get",
+        "--cacert",
+        str(lab["ca"]["ca"]),
+        "--connect-timeout",
+        "1",
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "TLS name mismatch" in done.stderr, done.stderr
 
 
 def test_mutual_tls(lab, capsys):
@@ -384,6 +417,7 @@ def test_mutual_tls(lab, capsys):
     assert result["call"]["mutual_tls"] and result["replicas"][0]["name"] == "mtls"
     status, _, err = probe(capsys, *base, "--connect-timeout", "1")  # no client certificate
     assert status == 2 and err.count("\n") == 1
+    assert "does it want a client --cert and --key?" in err
 
 
 def test_header_values_reach_the_server_and_are_never_printed(lab, capsys):

@@ -9,6 +9,13 @@ Re-exported here only what is used from outside the package: ``main`` (tools/pro
 ``render_table`` (the collection's ``probe_table`` filter).
 """
 
+import os
+
+# before gRPC is first imported: gRPC's core logs every failed TLS handshake on stderr at INFO
+# (several lines per connection attempt); the probe says what failed in its one line instead.
+# A GRPC_VERBOSITY the user set wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 from grpclab.probe.cli import main
 from grpclab.probe.table import render_table
 

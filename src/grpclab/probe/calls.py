@@ -24,7 +24,7 @@ from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.probe import descriptors
 from grpclab.probe.identity import Identifier, default_specs
 from grpclab.probe.model import UNIDENTIFIED, Tally
-from grpclab.probe.transport import Transport
+from grpclab.probe.transport import Transport, explain
 
 PROG = "grpclab-probe"
 _REPLY_PREFIX = "Hello from "
@@ -57,7 +57,7 @@ def _connect_error(channel: grpc.Channel, wait: float) -> str:
     except grpc.RpcError as err:
         detail = (err.details() or "").strip().splitlines()  # type: ignore[attr-defined]
         code = err.code().name  # type: ignore[attr-defined]
-        return f"{code}: {detail[0][:200]}" if detail else code
+        return f"{code}: {detail[0][:300]}" if detail else code
     return "connected late"
 
 
@@ -87,6 +87,9 @@ def open_channels(
             for channel in channels:
                 channel.close()
             where = f" (connection {index} of {count})" if index else ""
+            hint = explain(why, transport, target)
+            if hint is not None:  # gRPC's own words, shortened, after what they mean
+                why = f"{hint} ({why.rpartition('last error: ')[2][:120]})"
             raise ConnectError(
                 f"cannot connect to {target} within {connect_timeout:g} s{where}: {why}"
             ) from None

@@ -123,3 +123,25 @@ def _read(flag: str, path: str | None) -> bytes:
             return handle.read()
     except OSError as err:
         raise TransportError(f"{flag} {path}: cannot read it: {err.strerror or err}") from None
+
+
+def explain(detail: str, transport: Transport, target: str) -> str | None:
+    """What a failed connection's gRPC detail means for the transport flags, or None."""
+    name = transport.server_name or transport.authority or target.rpartition(":")[0]
+    if "Hostname Verification" in detail or "Peer name" in detail:
+        return (
+            f"TLS name mismatch: the server's certificate is not for {name} (give "
+            "--server-name with a name in its certificate)"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in detail:
+        trusted = f"the CA of --cacert {transport.cacert}" if transport.cacert else "a CA of the system roots"
+        return f"TLS: the server's certificate is not signed by {trusted}"
+    if "WRONG_VERSION_NUMBER" in detail:
+        return "the server does not speak TLS: leave --tls and --cacert out"
+    if "CERTIFICATE_REQUIRED" in detail or (
+        "Socket closed" in detail and transport.secure and transport.cert is None
+    ):
+        return "the server closed the TLS handshake: does it want a client --cert and --key?"
+    if "Socket closed" in detail and not transport.secure:
+        return "the server closed the connection at once: a TLS server? give --tls or --cacert"
+    return None
