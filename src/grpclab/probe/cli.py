@@ -27,7 +27,18 @@ added to v1 (every document has them)::
     "spread_chance": 1e-09   # the same bound from the calls that succeeded; null for pinned
 
 and ``parameters.duration`` / ``parameters.rate`` (null in the calls mode). The ``timeline``
-object is described in :mod:`grpclab.probe.timeline`.
+object is described in :mod:`grpclab.probe.timeline`. Every document also has ``call``, and one
+of a streaming method ``streams`` (where a call is a stream: ``replicas`` counts streams)::
+
+    "call": {"method": "shop.Orders/Watch", "kind": "server_streaming",
+             "types": "reflection (grpc.reflection.v1alpha)",  # compiled | protoset F | proto F
+             "identity": ["field:servedBy.pod"],   # null: the default specs
+             "tls": false, "mutual_tls": false, "server_name": null, "authority": null,
+             "headers": ["x-token"]},              # -H names only, never their values
+    "streams": {"kind": "server_streaming", "messages_sent": 1, "streams": 180,
+                "messages": 900, "per_replica": {"orders-1": {"streams": 60, "messages": 300}},
+                "split_streams": 0,                # streams whose messages named 2+ replicas
+                "note": "L7 balancing spreads streams over replicas, never the messages ..."}
 
 Exit status (:class:`grpclab.status.ExitStatus`): 0 verdict met, 1 verdict not met, 2 cannot
 probe or cannot judge (one line on stderr).

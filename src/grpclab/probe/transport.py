@@ -134,7 +134,11 @@ def explain(detail: str, transport: Transport, target: str) -> str | None:
             "--server-name with a name in its certificate)"
         )
     if "CERTIFICATE_VERIFY_FAILED" in detail:
-        trusted = f"the CA of --cacert {transport.cacert}" if transport.cacert else "a CA of the system roots"
+        trusted = (
+            f"the CA of --cacert {transport.cacert}"
+            if transport.cacert
+            else "a CA of the system roots"
+        )
         return f"TLS: the server's certificate is not signed by {trusted}"
     if "WRONG_VERSION_NUMBER" in detail:
         return "the server does not speak TLS: leave --tls and --cacert out"

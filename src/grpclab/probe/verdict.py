@@ -188,7 +188,13 @@ def judge(tallies: Sequence[Tally], expectation: Expectation) -> Verdict:
     if failures.get(UNIDENTIFIED):
         warnings.append(
             f"{failures[UNIDENTIFIED]} replies named no replica: counted as failed "
-            f"(UNIDENTIFIED); {unidentified or 'no identity spec matched'}"
+            "(UNIDENTIFIED); "
+            + (
+                "the summary shows the specs tried and what the first reply carried: "
+                "write an --identity spec from it"
+                if unidentified
+                else "no identity spec matched"
+            )
         )
 
     # fairness over the expected replicas: an expected replica that got nothing counts as 0
