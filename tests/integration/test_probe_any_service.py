@@ -310,6 +310,27 @@ def test_bidi_streams_through_l7_spread(lab, capsys):
     assert result["streams"]["messages"] == 480 and result["streams"]["split_streams"] == 0
 
 
+def test_client_streams_through_l7_spread(lab, capsys):
+    status, result, err = probe(
+        capsys,
+        "--target",
+        lab["l7"],
+        "--call",
+        "shop.Orders/Place",
+        "-d",
+        '{"orderId": "o"}',
+        "--messages",
+        "4",
+        "--identity",
+        r"field:note~placed by (\S+)",
+        *SPREAD_ARGS,
+    )
+    assert status == 0, (err, result and result["summary"])
+    streams = result["streams"]
+    assert streams["kind"] == "client_streaming" and streams["messages_sent"] == 4
+    assert streams["streams"] == 160 and streams["messages"] == 160  # one reply per stream
+
+
 def test_a_stream_whose_messages_name_two_replicas_is_reported(lab, capsys):
     status, result, _ = probe(
         capsys,
@@ -460,7 +481,7 @@ def bad_inputs(lab: dict) -> list[tuple[list[str], str]]:
         ),
         (
             ["--target", replica, "--call", "shop.Orders/Cancel"],
-            "no method Cancel (it has: Chat, Get, Watch)",
+            "no method Cancel (it has: Chat, Get, Place, Watch)",
         ),
         (["--target", plain, "--call", "shop.Orders/Get"], "does not serve reflection"),
         (

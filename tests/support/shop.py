@@ -106,6 +106,15 @@ class Orders:
         for seq, message in enumerate(requests):
             yield self.types.ChatMessage(text=message.text, served_by=self._served(context, seq))
 
+    def place(self, requests, context):
+        self._metadata(context)
+        lines = list(requests)
+        return self.types.Order(
+            order_id=",".join(r.order_id for r in lines),
+            served_by=self._served(context),
+            note=f"{len(lines)} lines placed by {self.name}",
+        )
+
     def handler(self) -> grpc.GenericRpcHandler:
         t = self.types
         return grpc.method_handlers_generic_handler(
@@ -119,6 +128,9 @@ class Orders:
                 ),
                 "Chat": grpc.stream_stream_rpc_method_handler(
                     self.chat, t.ChatMessage.FromString, t.ChatMessage.SerializeToString
+                ),
+                "Place": grpc.stream_unary_rpc_method_handler(
+                    self.place, t.GetRequest.FromString, t.Order.SerializeToString
                 ),
             },
         )
