@@ -201,6 +201,20 @@ def test_peer_identity_with_an_ipv4_list_and_round_robin(lab, capsys):
         "pinned",
     )
     assert status == 0 and all(r["name"].startswith(f"{NET}.") for r in result["replicas"])
+    # a target without a scheme (channelz names it dns:///...): its one address
+    status, result, err = probe(
+        capsys,
+        "--target",
+        lab["replicas"][0],
+        "--call",
+        "shop.Orders/Get",
+        "--identity",
+        "peer",
+        "--calls",
+        "8",
+    )
+    assert status == 0, err
+    assert [r["name"] for r in result["replicas"]] == [lab["replicas"][0]]
 
 
 # ---------------------------------------------------------------------------- types

@@ -269,6 +269,11 @@ def probe(options: ProbeOptions) -> dict:
         caller = _caller(options, channels[0])
         if spec.by_peer:  # the probe's own channels, oldest first: the order they were opened
             ids = [i for i in peers.top_channels(options.target) if i not in before_ids]
+            if len(ids) != len(channels):
+                raise ProbeError(
+                    f"--identity peer: gRPC's channelz lists {len(ids)} of the probe's "
+                    f"{len(channels)} connections to {options.target}; cannot count per peer"
+                )
             counted = peers.snapshot(ids)
         if options.duration is not None and options.rate is not None:
             run = pacer.run_paced(channels, options.rate, options.duration, options.timeout, caller)

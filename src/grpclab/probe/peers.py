@@ -23,14 +23,16 @@ Counts = dict[str, int]  # successful calls per subchannel address
 
 
 def top_channels(target: str) -> list[int]:
-    """channelz ids of this process's channels to ``target``, oldest first."""
+    """channelz ids of this process's channels to ``target``, oldest first (channelz writes a
+    target without a scheme as ``dns:///target``)."""
+    names = {target, f"dns:///{target}"}
     ids: list[int] = []
     start = 0
     while True:
         page = json.loads(cygrpc.channelz_get_top_channels(start))
         for channel in page.get("channel", []):
             ref = int(channel["ref"]["channelId"])
-            if channel.get("data", {}).get("target") == target:
+            if channel.get("data", {}).get("target") in names:
                 ids.append(ref)
             start = max(start, ref + 1)
         if page.get("end", True) or not page.get("channel"):
