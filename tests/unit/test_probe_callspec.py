@@ -143,6 +143,7 @@ def test_fields_are_read_by_json_or_proto_name_only_when_a_field_spec_is_reached
         Identifier([parse_spec("field:tags.x")], order_class)
     # an unset field names nobody; a stream with no message skips the field specs
     assert Identifier([parse_spec("field:servedBy.pod")], order_class)(None, b"") is None
+    assert Identifier([parse_spec("field:servedBy")], order_class)(None, b"") is None
     assert Identifier([parse_spec("field:servedBy.pod")], order_class)(None, None) is None
 
 

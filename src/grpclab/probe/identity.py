@@ -116,6 +116,12 @@ def _field_chain(reply: Descriptor, spec: Spec) -> tuple[FieldDescriptor, ...]:
 def _field_value(reply: object, chain: Sequence[FieldDescriptor]) -> str | None:
     value: object = reply
     for field in chain:
+        if (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and not field.is_repeated
+            and not value.HasField(field.name)  # type: ignore[attr-defined]
+        ):
+            return None  # an unset message names nobody (its JSON would be its defaults)
         value = getattr(value, field.name)
     last = chain[-1]
     if last.is_repeated:  # the first element names the replica
