@@ -274,3 +274,19 @@ def test_the_table_shows_the_call_and_its_streams_and_never_header_values():
     assert "transport    mutual TLS, server name orders.shop, headers x-token" in table
     assert "streams      4 server-streaming streams, 12 messages received" in table
     assert "every stream stayed on one replica" in table
+
+
+def test_an_unquoted_header_value_is_never_printed():
+    for argv in (
+        ["--target", "127.0.0.1:1", "-H", "x-token:", "s3cret"],
+        ["--target", "127.0.0.1:1", "--header=x-token:", "s3cret"],
+        ["--target", "127.0.0.1:1", "-Hx-token:", "s3cret"],
+    ):
+        with pytest.raises(ProbeError, match="has no value: quote the whole header") as caught:
+            parse_options(argv)
+        assert "s3cret" not in str(caught.value)
+    # an empty value at the end, or before another flag, is a header like any other
+    assert parse_options(["--target", "127.0.0.1:1", "-H", "x-a:"]).spec.transport.headers == (
+        ("x-a", ""),
+    )
+    assert parse_options(["--target", "127.0.0.1:1", "-H", "x-a:", "--json"]).json

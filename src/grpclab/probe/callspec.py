@@ -10,6 +10,7 @@ probe's parser and :func:`from_args` reads them back.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grpclab.probe.descriptors import GREETER_CALL, DescriptorError, parse_call
@@ -125,6 +126,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="'NAME: VALUE'",
         help="a header on every call (repeatable); values are never printed",
     )
+
+
+def check_unquoted_headers(argv: Sequence[str]) -> None:
+    """Raise CallSpecError for ``-H name:`` followed by a stray word: an unquoted header's
+    value, which argparse would otherwise print as an unrecognized argument."""
+    for i, arg in enumerate(argv):
+        if arg in ("-H", "--header"):
+            value, rest = (argv[i + 1] if i + 1 < len(argv) else ""), argv[i + 2 :]
+        elif arg.startswith("--header="):
+            value, rest = arg.partition("=")[2], argv[i + 1 :]
+        elif arg.startswith("-H"):
+            value, rest = arg[2:], argv[i + 1 :]
+        else:
+            continue
+        if value.strip().endswith(":") and rest and not rest[0].startswith("-"):
+            raise CallSpecError(
+                f"-H/--header {value.strip()!r} has no value: quote the whole header, "
+                "as -H 'name: value'"
+            )
 
 
 def from_args(args: argparse.Namespace) -> CallSpec:

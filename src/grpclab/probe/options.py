@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -274,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # an unquoted -H x-token: secret leaves the value as a stray argument, which argparse
+    # would print: say so without it (header values are never printed)
+    try:
+        callspec.check_unquoted_headers(argv)
+    except CallSpecError as err:
+        raise ProbeError(str(err)) from None
     args = build_parser().parse_args(argv)
     try:
         spec = callspec.from_args(args)
