@@ -553,3 +553,19 @@ def test_a_missing_proto_is_one_line(lab, capsys, tmp_path: Path):
         capsys, "--target", lab["plain"], "--call", "shop.Orders/Get", "--proto", str(broken)
     )
     assert status == 2 and "does not compile" in err and err.count("\n") == 1
+
+
+def test_the_paced_mode_also_shows_what_a_reply_naming_no_replica_carried(lab, capsys):
+    status, result, _ = probe(
+        capsys,
+        "--target",
+        lab["replicas"][0],
+        "--call",
+        "shop.Orders/Get",
+        "--duration",
+        "0.5",
+        "--rate",
+        "20",
+    )
+    assert status == 0 and result["failures"] == {"UNIDENTIFIED": 10}
+    assert 'tried header:hostname; headers {"x-pod":"pod=shop-1"}' in result["summary"]

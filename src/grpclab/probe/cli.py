@@ -279,6 +279,7 @@ def probe(options: ProbeOptions) -> dict:
             run = pacer.run_paced(channels, options.rate, options.duration, options.timeout, caller)
             timeline = build_timeline(run, options.rate, options.duration, len(channels))
             tallies, duration = tallies_of(run.records, len(channels)), run.sent_span_s
+            tallies[0].unidentified = run.unidentified
             plan = sizing.timeline_plan(
                 options.rate,
                 options.duration,

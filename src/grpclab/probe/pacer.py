@@ -26,6 +26,7 @@ DRAIN_SLACK_S = 2.0
 
 def _on_done(
     records: list[Record],
+    notes: list[str],
     identify: Identifier,
     start: float,
     t: float,
@@ -43,6 +44,8 @@ def _on_done(
         records.append((t, connection, None, "CANCELLED", latency))
         return
     replica = identify(future, reply)
+    if replica is None and not notes:  # what the first reply naming no replica carried
+        notes.append(identify.describe(future, reply))
     records.append((t, connection, replica, OK if replica else UNIDENTIFIED, latency))
 
 
@@ -62,6 +65,7 @@ def run_paced(
     count = len(send)
     request, metadata, identify = caller.method.request, caller.metadata, caller.identify
     records: list[Record] = []
+    notes: list[str] = []
     clock, sleep = time.perf_counter, time.sleep
     max_lag = 0.0
     start_unix, start = time.time(), clock()
@@ -78,7 +82,7 @@ def run_paced(
         connection = i % count
         future = send[connection](request, timeout=timeout, metadata=metadata)
         future.add_done_callback(
-            functools.partial(_on_done, records, identify, start, t, connection)
+            functools.partial(_on_done, records, notes, identify, start, t, connection)
         )
     span = t + interval if total else 0.0
     deadline = clock() + timeout + DRAIN_SLACK_S
@@ -90,4 +94,5 @@ def run_paced(
         sent_span_s=span,
         max_lag_s=max_lag,
         sent=total,
+        unidentified=notes[0] if notes else None,
     )

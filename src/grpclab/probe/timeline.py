@@ -51,6 +51,7 @@ class PacedRun:
     sent_span_s: float  # from the start to the last send, plus one interval
     max_lag_s: float  # the latest a call was sent after its due time
     sent: int
+    unidentified: str | None = None  # what the first reply naming no replica carried
 
 
 _SEGMENTS_LISTED = 4  # the table lists a connection's segments up to this many
