@@ -1,78 +1,26 @@
 """The probe on a service that is not the Greeter: ``shop.Orders`` (tests/support/shop.py).
 
 Real gRPC servers with reflection, behind the real Envoy (L4 tcp_proxy and L7 HTTP/2 round
-robin), on this helper's own loopback /24 (127.0.61.0/24, ephemeral ports): no lab address, so
-no lab lock. The probe runs in-process through its ``main`` (the command's code path, printing
-to captured stdout/stderr); the bad-input tests also run it as a real process.
+robin), on this helper's own loopback /24 (127.0.61.0/24, ephemeral ports; tests/support/
+shop_lab.py): no lab address, so no lab lock. The probe runs in-process through its ``main``
+(the command's code path, printing to captured stdout/stderr). Identity specs, where the types
+come from, streams; TLS, headers and bad input are test_probe_transport.py.
 """
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 
-import grpc
 import pytest
 import shop
-import tls_ca
-from servers import envoy_config, start_envoy, stop, write_envoy_config
-
-from grpclab.probe import cli
-
-NET = "127.0.61"
-REPLICAS = ("shop-1", "shop-2", "shop-3")
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+from shop_lab import NET, REPLICAS, shop_lab
+from shop_lab import run_probe as probe
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Three Orders replicas with reflection behind Envoy (L4 and L7); one without reflection;
-    one with TLS, one with mutual TLS, one that splits its streams; the protoset and the CA."""
-    folder = tmp_path_factory.mktemp("shop")
-    types = shop.Types(shop.compile_protoset(folder))
-    ca = tls_ca.make_ca(folder / "ca")
-    key, cert = ca["server_key"].read_bytes(), ca["server_cert"].read_bytes()
-    with shop.shop_servers(types) as start:
-        replicas = [start(name, f"{NET}.{i}") for i, name in enumerate(REPLICAS, start=1)]
-        targets = {
-            "replicas": replicas,
-            "plain": start("bare", f"{NET}.4", reflection=False),
-            "tls": start("tls", f"{NET}.5", credentials=grpc.ssl_server_credentials([(key, cert)])),
-            "mtls": start(
-                "mtls",
-                f"{NET}.6",
-                credentials=grpc.ssl_server_credentials(
-                    [(key, cert)], root_certificates=ca["ca"].read_bytes(), require_client_auth=True
-                ),
-            ),
-            "liar": start("liar", f"{NET}.7", liar=True),
-            "protoset": str(folder / "shop.protoset"),
-            "ca": ca,
-            "orders": start.orders,  # type: ignore[attr-defined]
-        }
-        host = f"{NET}.10"
-        l4, l7, admin = ((host, free_port(host)) for _ in range(3))
-        upstreams = [(t.rpartition(":")[0], int(t.rpartition(":")[2])) for t in replicas]
-        config = write_envoy_config(folder / "envoy.yaml", envoy_config(upstreams, l4, l7, admin))
-        envoy = start_envoy(config, admin, folder / "envoy.log", listeners=[l4, l7])
-        try:
-            yield {**targets, "l4": f"{l4[0]}:{l4[1]}", "l7": f"{l7[0]}:{l7[1]}"}
-        finally:
-            stop(envoy)
-
-
-def probe(capsys, *argv: str) -> tuple[int, dict | None, str]:
-    """Run the probe's main; (exit status, the JSON document or None, stderr)."""
-    status = cli.main([*argv, "--json"])
-    out, err = capsys.readouterr()
-    return status, (json.loads(out) if out.strip() else None), err
+    with shop_lab(tmp_path_factory.mktemp("shop")) as targets:
+        yield targets
 
 
 # 4 connections over 3 replicas: Envoy's round robin cannot fall into step with the connections
@@ -363,196 +311,6 @@ def test_a_stream_whose_messages_name_two_replicas_is_reported(lab, capsys):
     assert result["streams"]["split_streams"] == 4
     assert result["streams"]["per_replica"]["liar-twin"] == {"streams": 0, "messages": 4}
     assert "4 streams had messages from more than one replica" in result["summary"]
-
-
-# ---------------------------------------------------------------------------- transport
-
-
-def test_tls_with_the_test_ca_and_its_names(lab, capsys):
-    ca = lab["ca"]
-    base = (
-        "--target",
-        lab["tls"],
-        "--call",
-        "shop.Orders/Get",
-        "--identity",
-        "trailer:x-replica",
-        "--calls",
-        "4",
-        "--cacert",
-        str(ca["ca"]),
-    )
-    for name in (("--server-name", tls_ca.SERVER_NAME), ("--authority", tls_ca.SERVER_NAME)):
-        status, result, err = probe(capsys, *base, *name)
-        assert status == 0, err
-        assert result["call"]["tls"] and result["replicas"][0]["name"] == "tls"
-    # the certificate is for orders.shop.test, not the address: a name mismatch, one line
-    status, result, err = probe(capsys, *base, "--connect-timeout", "1")
-    assert status == 2 and result is None and err.count("\n") == 1
-    assert err.startswith(f"grpclab-probe: error: cannot connect to {lab['tls']} within 1 s: ")
-    assert "TLS name mismatch: the server's certificate is not for 127.0.61.5" in err
-    status, _, err = probe(
-        capsys, *base, "--server-name", "other.shop.test", "--connect-timeout", "1"
-    )
-    assert status == 2 and "not for other.shop.test" in err and err.count("\n") == 1
-    status, _, err = probe(capsys, *base[:-2], "--tls", "--connect-timeout", "1")
-    assert status == 2 and "not signed by a CA of the system roots" in err
-    status, _, err = probe(capsys, *base[:-2], "--connect-timeout", "1")  # plaintext to TLS
-    assert status == 2 and "a TLS server? give --tls or --cacert" in err
-    status, _, err = probe(
-        capsys,
-        "--target",
-        lab["plain"],
-        *base[2:],
-        "--protoset",
-        lab["protoset"],
-        "--connect-timeout",
-        "1",
-    )
-    assert status == 2 and "the server does not speak TLS" in err
-
-
-def test_a_failed_handshake_is_one_line_from_the_real_command(lab, run_probe_cli):
-    """gRPC's core logs each failed handshake on stderr at INFO: the command keeps it quiet."""
-    done = run_probe_cli(
-        "--target",
-        lab["tls"],
-        "--call",
-        "shop.Orders/Get",
-        "--cacert",
-        str(lab["ca"]["ca"]),
-        "--connect-timeout",
-        "1",
-        timeout=60,
-    )
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and "TLS name mismatch" in done.stderr, done.stderr
-
-
-def test_mutual_tls(lab, capsys):
-    ca = lab["ca"]
-    base = (
-        "--target",
-        lab["mtls"],
-        "--call",
-        "shop.Orders/Get",
-        "--identity",
-        "trailer:x-replica",
-        "--calls",
-        "4",
-        "--cacert",
-        str(ca["ca"]),
-        "--server-name",
-        tls_ca.SERVER_NAME,
-    )
-    status, result, err = probe(
-        capsys, *base, "--cert", str(ca["client_cert"]), "--key", str(ca["client_key"])
-    )
-    assert status == 0, err
-    assert result["call"]["mutual_tls"] and result["replicas"][0]["name"] == "mtls"
-    status, _, err = probe(capsys, *base, "--connect-timeout", "1")  # no client certificate
-    assert status == 2 and err.count("\n") == 1
-    assert "does it want a client --cert and --key?" in err
-
-
-def test_header_values_reach_the_server_and_are_never_printed(lab, capsys):
-    target = lab["replicas"][2]
-    argv = [
-        "--target",
-        target,
-        "--call",
-        "shop.Orders/Get",
-        "--identity",
-        "trailer:x-replica",
-        "--calls",
-        "4",
-        "-H",
-        "x-api-token: s3cr3t-v4lue",
-        "--header",
-        "x-tenant:blue",
-    ]
-    status, result, _ = probe(capsys, *argv)
-    assert status == 0
-    seen = lab["orders"]["shop-3"].headers
-    assert seen["x-api-token"] == "s3cr3t-v4lue" and seen["x-tenant"] == "blue"
-    assert result["call"]["headers"] == ["x-api-token", "x-tenant"]
-    assert "s3cr3t" not in json.dumps(result)
-    assert cli.main(argv) == 0  # the table
-    out, err = capsys.readouterr()
-    assert "x-api-token" in out and "s3cr3t" not in out + err
-
-
-# ---------------------------------------------------------------------------- bad input
-
-
-def bad_inputs(lab: dict) -> list[tuple[list[str], str]]:
-    replica, plain, ca = lab["replicas"][0], lab["plain"], lab["ca"]
-    get = ["--target", replica, "--call", "shop.Orders/Get"]
-    return [
-        (
-            ["--target", replica, "--call", "shop.Carts/Get"],
-            "no service shop.Carts (it has: shop.Orders)",
-        ),
-        (
-            ["--target", replica, "--call", "shop.Orders/Cancel"],
-            "no method Cancel (it has: Chat, Get, Place, Watch)",
-        ),
-        (["--target", plain, "--call", "shop.Orders/Get"], "does not serve reflection"),
-        (
-            [*get, "-d", '{"quantity": "many"}'],
-            "does not fit shop.GetRequest: Failed to parse quantity",
-        ),
-        ([*get, "-d", '{"colour": 1}'], 'no field named "colour"'),
-        ([*get, "--identity", "cookie:x"], "--identity 'cookie:x' is not header:NAME"),
-        (
-            [*get, "--identity", "field:servedBy.pid"],
-            "shop.Backend has no field pid (fields: pod, zone)",
-        ),
-        ([*get, "--identity", "header:x~(unclosed"], "bad regular expression"),
-        ([*get, "--messages", "3"], "--messages is the messages per stream of a bidi"),
-        ([*get, "--cacert", str(ca["ca"].parent / "missing.pem")], "--cacert"),
-        ([*get, "--cert", str(ca["client_cert"])], "--cert needs its pair"),
-        ([*get, "--cacert", str(ca["client_key"])], "not a PEM file with a CERTIFICATE"),
-        ([*get, "-H", "no colon here"], "is not 'name: value'"),
-        ([*get, "--protoset", str(ca["ca"])], "is not a FileDescriptorSet"),
-        (["--target", replica, "--call", "Get"], "is not SERVICE/METHOD"),
-    ]
-
-
-def test_every_bad_input_is_one_line_and_exit_2(lab, capsys):
-    for argv, expected in bad_inputs(lab):
-        status = cli.main([*argv, "--calls", "4"])
-        out, err = capsys.readouterr()
-        assert status == 2, (argv, err)
-        assert out == "" and err.count("\n") == 1, (argv, err)
-        assert err.startswith("grpclab-probe: error: ") and expected in err, (argv, err)
-
-
-def test_bad_input_as_a_real_process(lab, run_probe_cli):
-    for argv, expected in bad_inputs(lab)[:3]:
-        done = run_probe_cli(*argv, "--calls", "4", timeout=60)
-        assert done.returncode == 2 and done.stdout == ""
-        assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
-        assert "Traceback" not in done.stderr
-
-
-def test_a_missing_proto_is_one_line(lab, capsys, tmp_path: Path):
-    status, _, err = probe(
-        capsys,
-        "--target",
-        lab["plain"],
-        "--call",
-        "shop.Orders/Get",
-        "--proto",
-        str(tmp_path / "none.proto"),
-    )
-    assert status == 2 and "no such file" in err and err.count("\n") == 1
-    broken = tmp_path / "broken.proto"
-    broken.write_text('syntax = "proto3"; message {')
-    status, _, err = probe(
-        capsys, "--target", lab["plain"], "--call", "shop.Orders/Get", "--proto", str(broken)
-    )
-    assert status == 2 and "does not compile" in err and err.count("\n") == 1
 
 
 def test_the_paced_mode_also_shows_what_a_reply_naming_no_replica_carried(lab, capsys):
