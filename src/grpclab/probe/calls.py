@@ -24,7 +24,7 @@ from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.probe import descriptors
 from grpclab.probe.identity import Identifier, default_specs
 from grpclab.probe.model import UNIDENTIFIED, Tally
-from grpclab.probe.transport import Transport, explain
+from grpclab.probe.transport import Transport, certain, explain
 
 PROG = "grpclab-probe"
 _REPLY_PREFIX = "Hello from "
@@ -71,29 +71,83 @@ def open_channels(
     """``count`` channels to ``target``, each on its own TCP connection, all READY.
 
     Raises ConnectError when one is not ready within ``connect_timeout`` seconds (all connect at
-    once, so that is the whole wait); a failed TLS handshake is such a connection.
+    once, so that is the whole wait), or as soon as a connection fails in a way waiting cannot
+    mend (a TLS name mismatch, an untrusted certificate, a server that does not speak TLS).
+    A refused connection is waited for: the target may be starting.
     """
     transport = transport or Transport()
     channels = [transport.channel(target, channel_options(lb)) for _ in range(count)]
     ready = [grpc.channel_ready_future(channel) for channel in channels]
+    failing: set[int] = set()  # channels seen in TRANSIENT_FAILURE, cleared once looked at
+    watchers = []
+    for index, channel in enumerate(channels):
+
+        def watch(state: grpc.ChannelConnectivity, index: int = index) -> None:
+            if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                failing.add(index)
+
+        channel.subscribe(watch)
+        watchers.append(watch)
     deadline = time.monotonic() + connect_timeout
-    for index, future in enumerate(ready):
-        try:
-            future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except grpc.FutureTimeoutError:
-            why = _connect_error(channels[index], min(1.0, connect_timeout))
-            for other in ready:
-                other.cancel()
-            for channel in channels:
-                channel.close()
-            where = f" (connection {index} of {count})" if index else ""
-            hint = explain(why, transport, target)
-            if hint is not None:  # gRPC's own words, shortened, after what they mean
-                why = f"{hint} ({why.rpartition('last error: ')[2][:120]})"
-            raise ConnectError(
-                f"cannot connect to {target} within {connect_timeout:g} s{where}: {why}"
-            ) from None
+    try:
+        for index, future in enumerate(ready):
+            _wait_ready(
+                future,
+                channels[index],
+                index,
+                failing,
+                deadline,
+                connect_timeout,
+                transport,
+                target,
+            )
+    except ConnectError as err:
+        for other in ready:
+            other.cancel()
+        for channel in channels:
+            channel.close()
+        why, index, at_once = err.args
+        where = f" (connection {index} of {count})" if index else ""
+        within = "" if at_once else f" within {connect_timeout:g} s"
+        raise ConnectError(f"cannot connect to {target}{within}{where}: {why}") from None
+    finally:
+        for channel, watch in zip(channels, watchers, strict=True):
+            channel.unsubscribe(watch)
     return channels
+
+
+def _wait_ready(
+    future: grpc.Future,
+    channel: grpc.Channel,
+    index: int,
+    failing: set[int],
+    deadline: float,
+    connect_timeout: float,
+    transport: Transport,
+    target: str,
+) -> None:
+    """Wait for one channel; ConnectError(why, index, at once) when it cannot be ready."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            future.result(timeout=max(0.0, min(0.1, left)))
+            return
+        except grpc.FutureTimeoutError:
+            pass
+        if index in failing or left <= 0:
+            failing.discard(index)
+            # in TRANSIENT_FAILURE a call fails at once with the last error; before the
+            # deadline it never waits past it
+            wait = min(1.0, connect_timeout) if left <= 0 else min(1.0, max(0.05, left))
+            why = _connect_error(channel, wait)
+            hint = explain(why, transport, target)
+            at_once = left > 0 and certain(why)
+            if hint is not None and (left <= 0 or at_once):
+                # what it means first, then gRPC's own words, shortened
+                short = why.rpartition("last error: ")[2][:120]
+                raise ConnectError(f"{hint} ({short})", index, at_once)
+            if left <= 0:
+                raise ConnectError(why, index, False)
 
 
 # ---------------------------------------------------------------------------- calls

@@ -125,6 +125,21 @@ def _read(flag: str, path: str | None) -> bytes:
         raise TransportError(f"{flag} {path}: cannot read it: {err.strerror or err}") from None
 
 
+# failures no wait can mend: a connection that fails so is reported at once
+_CERTAIN = (
+    "Hostname Verification",
+    "Peer name",
+    "CERTIFICATE_VERIFY_FAILED",
+    "WRONG_VERSION_NUMBER",
+    "CERTIFICATE_REQUIRED",
+)
+
+
+def certain(detail: str) -> bool:
+    """Whether a failed connection's gRPC detail is one no wait can mend."""
+    return any(marker in detail for marker in _CERTAIN)
+
+
 def explain(detail: str, transport: Transport, target: str) -> str | None:
     """What a failed connection's gRPC detail means for the transport flags, or None."""
     name = transport.server_name or transport.authority or target.rpartition(":")[0]
