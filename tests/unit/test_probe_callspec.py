@@ -290,3 +290,21 @@ def test_an_unquoted_header_value_is_never_printed():
         ("x-a", ""),
     )
     assert parse_options(["--target", "127.0.0.1:1", "-H", "x-a:", "--json"]).json
+
+
+def test_a_well_known_import_the_descriptors_lack_comes_from_the_runtime():
+    from google.protobuf import descriptor_pb2 as d
+
+    from grpclab.probe.descriptors import _pool_of
+
+    proto = d.FileDescriptorProto(name="uses_duration.proto", package="u", syntax="proto3")
+    proto.dependency.append("google/protobuf/duration.proto")
+    message = proto.message_type.add(name="M")
+    message.field.add(name="d", number=1, type=11, label=1, type_name=".google.protobuf.Duration")
+    pool = _pool_of([proto])  # duration.proto itself not given, as a terse server would
+    assert pool.FindMessageTypeByName("u.M").fields[0].message_type.full_name == (
+        "google.protobuf.Duration"
+    )
+    proto.dependency.append("elsewhere/missing.proto")
+    with pytest.raises(DescriptorError, match=r"lack elsewhere/missing\.proto"):
+        _pool_of([proto])

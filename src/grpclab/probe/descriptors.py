@@ -20,6 +20,7 @@ line each.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -119,9 +120,12 @@ def _pool_of(files: descriptor_pb2.FileDescriptorSet | list) -> descriptor_pool.
         proto = pending.get(name)
         if proto is None:
             try:  # a well-known type the server did not send: the runtime has it
+                if name.startswith("google/protobuf/"):  # loaded into the pool on import
+                    stem = name.rpartition("/")[2].removesuffix(".proto")
+                    importlib.import_module(f"google.protobuf.{stem}_pb2")
                 proto = descriptor_pb2.FileDescriptorProto()
                 descriptor_pool.Default().FindFileByName(name).CopyToProto(proto)
-            except KeyError:
+            except (KeyError, ImportError):
                 raise DescriptorError(
                     f"the descriptors lack {name} (imported by {trail[-1] if trail else '?'})"
                 ) from None
