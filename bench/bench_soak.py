@@ -2,19 +2,23 @@
 come every 5-15 s, then checks that the lab converged and kept nothing it should not have.
 
     flock /tmp/grpclab-net.lock python bench/bench_soak.py [--duration 600] [--seed N]
+        [--actions crash,proxy-restart] [--pod-network 127.0.71 --service-network 127.0.72]
 
 Brings the cilium cluster up the project's way (``ansible-playbook playbooks/cilium.yml``, its
 own probe skipped, on a state root of its own), runs ``grpclab-probe --duration --rate`` against
 the grpc-server Service, and takes actions from a table of small functions: scale-out (N to
 N+2, at most 6), scale-in (N to N-1, at least 2), delete-pod, crash (SIGKILL of a pod's
-process), rollout-restart and proxy-restart (skipped, and said so, where the lab node has none).
-The seed is printed; the same seed takes the same choices. At the end the replicas go back to
+process), rollout-restart and proxy-restart (skipped, and said so, where the lab node has none;
+not taken in the last minute, so that the replaced Envoy has drained before the leftovers are
+counted). The seed is printed: the same seed makes the same choices (kind, victim by its place
+among the Ready pods, interval) while the lab answers alike. At the end the replicas go back to
 their start, and it checks (``grpclab.churn.soak``):
 
 - convergence within --converge-budget: replicas Ready, endpoints == ready pods, Envoy's
   clusters == endpoints (``grpclab-lab``'s status and Envoy admin ``/clusters``);
 - leftovers: no extra child process of the node, pid file, bound address, open fd of the node or
-  Envoy (``/proc/<pid>/fd`` before the probe and after it);
+  Envoy (``/proc/<pid>/fd``, both times with the probe connected and the start's replicas
+  Ready: before the first action and at the end; a replaced Envoy's drain waited out first);
 - memory: the RSS of the node and of Envoy at the end at most 10 % above the start after warm-up;
 - every failed call inside an action's window (the action to its recovery budget): 0 outside;
 - then teardown (``playbooks/teardown.yml``) leaves no process, address or state directory.
@@ -66,6 +70,11 @@ class Lab:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.config = clusterdir.read_config(state_dir)
+        self.chaos_end = 0.0  # when the soak stops taking actions (time.time())
+
+    def draining(self) -> list[int]:
+        """Replaced Envoys still draining (a node with proxy restart lists them)."""
+        return list(self.status()["node"].get("envoy_draining") or [])
 
     def status(self) -> dict[str, Any]:
         return clusterdir.read_status(self.state_dir, self.config.name)
@@ -170,8 +179,19 @@ def proxy_restart(lab: Lab, _rng: random.Random) -> str:
 
     if "cilium-envoy" not in getattr(cli, "PROXY_DAEMONSETS", ()):
         raise Skip("this grpclab-lab has no proxy restart (rollout restart daemonset cilium-envoy)")
+    if time.time() + drain_s() > lab.chaos_end:
+        # the replaced Envoy drains this long: it must be gone before the leftovers are counted
+        raise NotNow(f"the old Envoy would still drain at the end ({drain_s():g} s)")
     lab.cli("rollout", "restart", "daemonset", "cilium-envoy", "-n", "kube-system")
     return "cilium-envoy"
+
+
+def drain_s() -> float:
+    """How long a replaced Envoy may drain before the node stops it (0: no proxy restart)."""
+    from grpclab.lab import envoyconfig
+
+    shutdown = getattr(envoyconfig, "PARENT_SHUTDOWN_S", None)
+    return 0.0 if shutdown is None else float(shutdown) + 5.0
 
 
 ACTIONS: dict[str, Callable[[Lab, random.Random], str]] = {
@@ -234,9 +254,9 @@ def rss(lab: Lab) -> dict[str, int]:
     return {"node": soak.read_rss_kib(node["pid"]), "Envoy": soak.read_rss_kib(node["envoy_pid"])}
 
 
-def take(lab: Lab, rng: random.Random) -> soak.Taken:
-    """One random action from the table; one that makes no sense now gives way to another."""
-    kinds = list(soak.KINDS)
+def take(lab: Lab, rng: random.Random, kinds: list[str]) -> soak.Taken:
+    """One random action of ``kinds``; one that makes no sense now gives way to another."""
+    kinds = list(kinds)
     while True:
         kind = rng.choice(kinds)
         start = time.time()
@@ -244,8 +264,10 @@ def take(lab: Lab, rng: random.Random) -> soak.Taken:
             detail = ACTIONS[kind](lab, rng)
         except Skip as why:
             return soak.Taken(kind, start, time.time(), skipped=str(why))
-        except NotNow:
+        except NotNow as why:
             kinds.remove(kind)
+            if not kinds:
+                return soak.Taken(kind, start, time.time(), skipped=str(why))
             continue
         return soak.Taken(kind, start, time.time(), detail)
 
@@ -257,14 +279,14 @@ def chaos(lab: Lab, rng: random.Random, args: argparse.Namespace, t0: float) -> 
     overlapped = 0
     rss_start: dict[str, int] | None = None
     warmup_at = t0 + min(60.0, args.duration / 5)
-    end = t0 + args.duration
+    end = lab.chaos_end = t0 + args.duration
     due = time.time() + rng.uniform(1.0, 3.0)
     while due < end:
         while time.time() < due:
             if rss_start is None and time.time() >= warmup_at:
                 rss_start = rss(lab)
             time.sleep(min(POLL_S, max(0.0, due - time.time())))
-        action = take(lab, rng)
+        action = take(lab, rng, args.actions)
         taken.append(action)
         shown = f"skipped: {action.skipped}" if action.skipped else action.detail
         print(f"  {action.start_unix - t0:7.2f} s  {action.kind:16} {shown}", flush=True)
@@ -286,12 +308,20 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="calls/s of the probe (200)")
     parser.add_argument("--converge-budget", type=float, default=30.0, help="seconds (30)")
     parser.add_argument("--tail", type=float, default=5.0, help="calm seconds of probe at the end")
+    parser.add_argument(
+        "--actions",
+        type=lambda text: text.split(","),
+        default=list(soak.KINDS),
+        help=f"the kinds to pick from, comma-separated (default: {','.join(soak.KINDS)})",
+    )
     parser.add_argument("--state-root", default=None, help="default: a new temporary folder")
     parser.add_argument("--pod-network", default="127.0.1")
     parser.add_argument("--service-network", default="127.0.2")
     args = parser.parse_args()
     if args.duration < 10 or args.rate <= 0:
         parser.error("--duration must be at least 10 s and --rate above 0")
+    if unknown := sorted(set(args.actions) - set(soak.KINDS)):
+        parser.error(f"--actions: no action {', '.join(unknown)}; known: {', '.join(soak.KINDS)}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     root = Path(args.state_root or tempfile.mkdtemp(prefix="grpclab-soak-"))
@@ -345,6 +375,9 @@ def run(lab: Lab, rng: random.Random, args: argparse.Namespace) -> tuple[list[st
     last = max([a.start_unix for a in taken if not a.skipped], default=t0)
     final_gaps = wait_converged(lab, replicas, last + args.converge_budget)
     final_s = time.time() - last
+    drain_deadline = time.time() + drain_s()
+    while lab.draining() and time.time() < drain_deadline:
+        time.sleep(POLL_S)
     time.sleep(1.0)  # connections to the pods that went away closed
     after, rss_end = snapshot(lab), rss(lab)
     running = probe.poll() is None
@@ -356,6 +389,8 @@ def run(lab: Lab, rng: random.Random, args: argparse.Namespace) -> tuple[list[st
     failed = checks(before, after, soaked["rss_start"], rss_end, acc, timeline)
     if not running:
         failed.append("the probe ended before the lab converged: fds compared without it")
+    if draining := lab.draining():
+        failed.append(f"replaced Envoys still draining after {drain_s():g} s: pids {draining}")
     if final_gaps:
         failed.insert(
             0, f"not converged {args.converge_budget:g} s after the last action: {final_gaps[0]}"
@@ -409,7 +444,7 @@ def report(taken, soaked, acc, timeline, final_s, before, after, rss_end) -> Non
     )
     print(
         f"convergence after an action: {shown} (next action came first: "
-        f"{soaked['overlapped']}); final {final_s:.2f} s"
+        f"{soaked['overlapped']}); at the end {final_s:.2f} s after the last action taken"
     )
     start = soaked["rss_start"]
     grown = [
@@ -420,6 +455,8 @@ def report(taken, soaked, acc, timeline, final_s, before, after, rss_end) -> Non
     print("RSS after warm-up -> end: " + ", ".join(grown))
     fds = [f"{n} {before['fds'][n]} -> {after['fds'][n]}" for n in before["fds"]]
     print("open fds before -> after: " + ", ".join(fds))
+    if before["envoy"] != after["envoy"]:
+        print(f"  Envoy replaced by proxy restarts: pid {before['envoy']} -> {after['envoy']}")
 
 
 def after_teardown(state_dir: Path, pids: set[int], networks: list[str]) -> list[str]:
