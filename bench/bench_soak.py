@@ -35,6 +35,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -44,10 +45,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from grpclab.churn import soak
 from grpclab.lab import cluster as clusterdir
+from grpclab.lab.errors import LabError
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -215,12 +217,16 @@ def playbook(name: str, extra: list[str], *options: str) -> None:
         argv += ["-e", item]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
-        tail = (
-            done.stdout[done.stdout.find("fatal:") :][:1500]
-            if "fatal:" in done.stdout
-            else done.stdout[-1500:]
-        )
-        sys.exit(f"bench_soak: playbooks/{name}.yml failed (rc {done.returncode}): {tail}")
+        # the failed task's message, on one line
+        found = re.search(r"fatal:.*?\n\s*msg: (.*?)(?:\n\S|\n\n|\Z)", done.stdout, re.S)
+        why = " ".join(found.group(1).split()).strip("'\"") if found else done.stdout[-300:]
+        die(f"playbooks/{name}.yml failed (rc {done.returncode}): {why}")
+
+
+def die(message: str) -> NoReturn:
+    """The soak cannot run: one line, exit 2."""
+    print(f"bench_soak: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def wait_converged(lab: Lab, replicas: int | None, until: float) -> list[str]:
@@ -322,6 +328,11 @@ def main() -> int:
         parser.error("--duration must be at least 10 s and --rate above 0")
     if unknown := sorted(set(args.actions) - set(soak.KINDS)):
         parser.error(f"--actions: no action {', '.join(unknown)}; known: {', '.join(soak.KINDS)}")
+    try:
+        for network in (args.pod_network, args.service_network):
+            clusterdir.parse_network(network, "--pod-network/--service-network")
+    except LabError as error:
+        parser.error(str(error))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     root = Path(args.state_root or tempfile.mkdtemp(prefix="grpclab-soak-"))
@@ -331,8 +342,8 @@ def main() -> int:
         f"grpclab_lab_service_network={args.service_network}",
     ]
     print(f"soak: seed {seed}, {args.duration:g} s of chaos at {args.rate:g} calls/s, state {root}")
-    playbook("cilium", extra, "--skip-tags", "probe")
     try:
+        playbook("cilium", extra, "--skip-tags", "probe")
         failed, pids = run(Lab(root / "lab" / "grpclab-cilium"), rng, args)
     finally:
         playbook("teardown", extra)
@@ -349,7 +360,7 @@ def run(lab: Lab, rng: random.Random, args: argparse.Namespace) -> tuple[list[st
     """The soak on the running lab: the failed checks' lines, and every pid it saw."""
     replicas = lab.replicas()
     if gaps := wait_converged(lab, replicas, time.time() + args.converge_budget):
-        sys.exit(f"bench_soak: the lab did not converge before the soak: {gaps[0]}")
+        die(f"the lab did not converge before the soak: {gaps[0]}")
     service = next(s for s in lab.status()["services"] if s["name"] == DEPLOYMENT)
     probe_s = args.duration + args.converge_budget + args.tail
     probe = subprocess.Popen(
@@ -383,7 +394,7 @@ def run(lab: Lab, rng: random.Random, args: argparse.Namespace) -> tuple[list[st
     running = probe.poll() is None
     out, err = probe.communicate()
     if not out.strip():
-        sys.exit(f"bench_soak: the probe gave no result (rc {probe.returncode}): {err[-500:]}")
+        die(f"the probe gave no result (rc {probe.returncode}): {' '.join(err.split())[-300:]}")
     timeline = json.loads(out)["timeline"]
     acc = soak.account(timeline, soak.windows(taken))
     failed = checks(before, after, soaked["rss_start"], rss_end, acc, timeline)
