@@ -205,6 +205,10 @@ def probe(options: ProbeOptions) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_options(argv)
+        if options.watch:
+            from grpclab.probe.watch import watch  # prometheus-client: only the monitor
+
+            return watch(options)
         result = probe(options)
     except ProbeError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
