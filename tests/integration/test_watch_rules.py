@@ -1,5 +1,6 @@
-"""The alert rules (monitoring/alerts.yml) with the real promtool: they load, and their unit tests
-(monitoring/alerts_test.yml) pass. Skips without promtool, except in CI (tests/support/prometheus.py)."""
+"""The alert rules (monitoring/alerts.yml) with the real promtool: they load, and their unit
+tests (monitoring/alerts_test.yml) pass. Skips without promtool, except in CI
+(tests/support/prometheus.py)."""
 
 from __future__ import annotations
 
