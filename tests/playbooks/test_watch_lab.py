@@ -11,6 +11,7 @@ plans); it binds loopback addresses and runs plays: under the lab lock,
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -46,16 +47,14 @@ def watch_pods(node: LabNode) -> list[dict]:
 @pytest.fixture(scope="module")
 def node() -> Iterator[LabNode]:
     state = STATE_ROOT / "lab" / "grpclab-cilium"
-    if state.exists():  # a crashed run's leftovers: its processes died with it
-        import shutil
-
-        shutil.rmtree(state)
+    shutil.rmtree(STATE_ROOT, ignore_errors=True)  # a crashed run's: its processes died with it
     lab = start_lab_node(state, POD, SERVICE, lab_manifests())
     try:
         lab.rollout()
         yield lab
     finally:
         lab.stop()
+        shutil.rmtree(STATE_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
