@@ -11,7 +11,7 @@ import pytest
 import yaml
 from ansible_cli import ROOT, run_tool
 
-ROLES = ["grpclab", "cluster", "cilium", "grpc_apps", "grpc_probe", "churn"]
+ROLES = ["grpclab", "cluster", "cilium", "grpc_apps", "grpc_probe", "churn", "watch"]
 PLAYBOOKS = sorted(ROOT.glob("playbooks/*.yml"))
 # variables a role reads but does not own (set by the inventory)
 SHARED = {"grpclab_platform"}

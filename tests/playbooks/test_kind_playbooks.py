@@ -14,7 +14,14 @@ import subprocess
 import pytest
 from ansible_cli import ROOT, recap, run_tool
 
-PLAYBOOKS = ["baseline.yml", "cilium.yml", "cilium-l4.yml", "client-side.yml", "teardown.yml"]
+PLAYBOOKS = [
+    "baseline.yml",
+    "cilium.yml",
+    "cilium-l4.yml",
+    "client-side.yml",
+    "teardown.yml",
+    "watch.yml",
+]
 
 pytestmark = pytest.mark.slow
 

@@ -150,7 +150,7 @@ def build_result(
     return result
 
 
-def _caller(options: ProbeOptions, channel: grpc.Channel) -> Caller:
+def caller_for(options: ProbeOptions, channel: grpc.Channel) -> Caller:
     """Resolve the method (reflection on ``channel`` when needed) and compile its identity."""
     spec = options.spec
     metadata = spec.transport.headers or None
@@ -266,7 +266,7 @@ def probe(options: ProbeOptions) -> dict:
         raise ProbeError(str(err)) from None
     timeline = None
     try:
-        caller = _caller(options, channels[0])
+        caller = caller_for(options, channels[0])
         if spec.by_peer:  # the probe's own channels, oldest first: the order they were opened
             ids = [i for i in peers.top_channels(options.target) if i not in before_ids]
             if len(ids) != len(channels):
@@ -310,6 +310,10 @@ def probe(options: ProbeOptions) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_options(argv)
+        if options.watch:
+            from grpclab.probe.watch import watch  # prometheus-client: only the monitor
+
+            return watch(options)
         result = probe(options)
     except ProbeError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

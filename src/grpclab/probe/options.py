@@ -57,6 +57,9 @@ class ProbeOptions:
     rate: float | None = None
     # the method, identity, TLS, headers (grpclab.probe.callspec)
     spec: CallSpec = field(default_factory=CallSpec)
+    watch: bool = False  # the monitor (grpclab.probe.watch): its own checks
+    window: float = 30.0
+    metrics_address: str = "127.0.0.1:9102"
 
     def validate(self) -> None:
         """Raise ProbeError naming the first bad option; also checks the target's form."""
@@ -108,7 +111,8 @@ class ProbeOptions:
                 )
         if self.lb not in LB_POLICIES:
             raise ProbeError(f"--lb must be one of {', '.join(LB_POLICIES)}")
-        self._validate_paced()
+        if not self.watch:  # --watch is paced without a fixed --duration: grpclab.probe.watch
+            self._validate_paced()
         try:
             check_target(self.target)
         except MalformedTarget as err:
@@ -263,6 +267,26 @@ def build_parser() -> argparse.ArgumentParser:
         "of an ipv4: or dns:/// target (default: %(default)s)",
     )
     callspec.add_arguments(parser)
+    add(
+        "--watch",
+        action="store_true",
+        help="keep probing at --rate, judge every --window and serve Prometheus metrics on "
+        "--metrics-address until SIGTERM (or --duration)",
+    )
+    add(
+        "--window",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="--watch: seconds of calls each verdict judges, on new connections (default: "
+        "%(default)s)",
+    )
+    add(
+        "--metrics-address",
+        default="127.0.0.1:9102",
+        metavar="HOST:PORT",
+        help="--watch: where /metrics is served (default: %(default)s)",
+    )
     add("--json", action="store_true", help="print one JSON document instead of the table")
     add(
         "--report",
@@ -304,6 +328,9 @@ def parse_options(argv: Sequence[str] | None = None) -> ProbeOptions:
         report=args.report,
         duration=args.duration,
         rate=args.rate,
+        watch=args.watch,
+        window=args.window,
+        metrics_address=args.metrics_address,
     )
     options.validate()
     # before the probe runs, not after: the report's picture needs the controller extra
