@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tls_ca
 from prometheus import Prometheus, dashboard_expressions, start_prometheus, wait_for
 from servers import (
     envoy_config,
@@ -28,6 +29,7 @@ from servers import (
     stop,
     write_envoy_config,
 )
+from shop_lab import REPLICAS, shop_lab
 
 NET = "127.0.63"
 PORT = 56351
@@ -195,3 +197,44 @@ def test_a_metrics_address_in_use_is_one_line_and_exit_2() -> None:
         f"grpclab-probe: error: --metrics-address {address}: cannot listen: Address already in use"
     ]
     assert done.stdout == ""
+
+
+def _verdict_met(address: str, expect: str) -> bool:
+    """The monitor at ``address`` says its last window met ``expect`` (False while it starts)."""
+    try:
+        text = _scrape(address)
+    except OSError:
+        return False
+    return _samples(text, "grpclab_probe_verdict").get(f'{{expect="{expect}"}}') == 1.0
+
+
+def test_the_monitor_watches_another_service_over_tls_by_a_reply_field(tmp_path: Path) -> None:
+    """shop.Orders (types by reflection), identity from a reply field, through TLS with the CA
+    the test made: the monitor's calls are the probe's, whatever the method and transport."""
+    (tmp_path / "shop").mkdir()
+    with shop_lab(tmp_path / "shop") as shop:
+        ca = shop["ca"]
+        address = _metrics_address(4)
+        watch = _watch(
+            tmp_path / "shop.log", shop["l7"], address, "--expect", "spread",
+            "--call", "shop.Orders/Get", "-d", '{"orderId": "o-1"}',
+            "--identity", "field:servedBy.pod", "-H", "x-token: secret-value",
+        )  # fmt: skip
+        tls = _watch(
+            tmp_path / "tls.log", shop["tls"], _metrics_address(5), "--expect", "pinned",
+            "--replicas", "1", "--call", "shop.Orders/Get", "--identity", "trailer:x-replica",
+            "--cacert", str(ca["ca"]), "--server-name", tls_ca.SERVER_NAME,
+        )  # fmt: skip
+        try:
+            spread = wait_for(lambda: _verdict_met(address, "spread"), timeout=30)
+            assert spread, (tmp_path / "shop.log").read_text()
+            text = _scrape(address)
+            ok = {k for k in _samples(text, "grpclab_probe_calls_total") if 'code="OK"' in k}
+            assert ok == {f'{{code="OK",replica="{name}"}}' for name in REPLICAS}, text
+            pinned = wait_for(lambda: _verdict_met(_metrics_address(5), "pinned"), timeout=30)
+            assert pinned, (tmp_path / "tls.log").read_text()
+        finally:
+            for process in (watch, tls):
+                stop(process)
+    log = (tmp_path / "shop.log").read_text()
+    assert "secret-value" not in log and "Traceback" not in log, log
