@@ -45,7 +45,7 @@ def node_argv(python: str, state_dir: Path) -> list[str]:
 
 
 def node_addresses(config: dict) -> list[str]:
-    return [str(config["dnsAddress"]), str(config["envoyAdmin"])]
+    return [str(config["dnsAddress"])]
 
 
 def stop_leftovers(state_dir: Path) -> list[str]:
