@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import kubernetes_validate
@@ -227,7 +228,14 @@ def scenario_values(renders: dict, tmp_path_factory, name: str) -> Path:
             out = tmp_path_factory.mktemp(f"values-{name}")
             renders[name] = render_in_process(out, **extra_vars)
         else:
-            renders[name] = render_values(tmp_path_factory, inventory, **extra_vars)
+            # the plays of every inventory at once (independent runs, one per core)
+            plays = {k: v for k, v in SCENARIOS.items() if v[0] is not None and k not in renders}
+            with ThreadPoolExecutor(len(plays)) as pool:
+                done = {
+                    key: pool.submit(render_values, tmp_path_factory, inv, **more)
+                    for key, (inv, more) in plays.items()
+                }
+            renders.update({key: future.result() for key, future in done.items()})
     return renders[name]
 
 
