@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))  # the tests' helpers: manifests, start the node
 
 import lab_node  # noqa: E402
-import servers  # noqa: E402
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc  # noqa: E402
 
@@ -124,7 +123,7 @@ def watch_envoy(
 
 
 def admin_hosts(node: lab_node.LabNode, service: str) -> str:
-    text = servers.read_url(f"http://{node.admin[0]}:{node.admin[1]}/clusters")
+    text = node.admin("/clusters")
     prefix = f"grpc-server.{service}.50051::"
     return "\n".join(line for line in text.splitlines() if line.startswith(prefix))
 

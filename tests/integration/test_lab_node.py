@@ -23,7 +23,6 @@ import grpc
 import pytest
 import yaml
 from lab_node import LabNode, lab_manifests, start_lab_node
-from servers import read_url
 
 from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
 from grpclab.lab.pidfiles import proc_cmdline
@@ -266,9 +265,7 @@ def test_removing_the_lb_l7_annotation_makes_the_service_l4(node: LabNode, run_p
 
 def _listener_filter(node: LabNode, service: str) -> str:
     """The network filter of the Service's listener, as Envoy itself reports it."""
-    dump = json.loads(
-        read_url(f"http://{node.admin[0]}:{node.admin[1]}/config_dump?resource=dynamic_listeners")
-    )
+    dump = json.loads(node.admin("/config_dump?resource=dynamic_listeners"))
     for config in dump["configs"]:
         listener = config["active_state"]["listener"]
         if listener["name"] == f"grpc-server.{service}.50051":

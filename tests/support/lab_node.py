@@ -23,6 +23,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from servers import START_TIMEOUT, _tail, envoy_binary, spawn, stop
 
+from grpclab.lab.admin import admin_request
 from grpclab.lab.processes import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,9 +104,11 @@ class LabNode:
     def dns(self) -> str:
         return f"{self.service_network}.253:10053"
 
-    @property
-    def admin(self) -> tuple[str, int]:
-        return (f"{self.service_network}.254", 9901)
+    def admin(self, path: str, method: str = "GET") -> str:
+        """The body of a request to Envoy's admin, on its unix socket in the state directory."""
+        status, body = admin_request(self.state_dir, path, method, timeout=5.0)
+        assert status == 200, f"{method} {path}: {status} {body[:200]}"
+        return body
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         """``grpclab-lab ARGS --state-dir <this node>`` as a real process."""
@@ -161,9 +164,11 @@ def start_lab_node(
     *,
     cilium: bool = True,
     timeout: float = START_TIMEOUT,
+    dns_address: str | None = None,
 ) -> LabNode:
     """Write cluster.yaml (and ``files`` as the manifests, cilium-config.yaml when ``cilium``)
-    into ``state_dir`` and run ``grpclab-lab node`` there until ``get pods`` answers."""
+    into ``state_dir`` and run ``grpclab-lab node`` there until ``get pods`` answers. The DNS is
+    on ``dns_address``, else ``<service network>.253:10053``."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "cluster.yaml").write_text(
         yaml.safe_dump(
@@ -171,8 +176,7 @@ def start_lab_node(
                 "name": state_dir.name,
                 "podNetwork": pod_network,
                 "serviceNetwork": service_network,
-                "dnsAddress": f"{service_network}.253:10053",
-                "envoyAdmin": f"{service_network}.254:9901",
+                "dnsAddress": dns_address or f"{service_network}.253:10053",
                 "envoyBinary": envoy_binary(),
             }
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from lab_node import lab_manifests
 
-from grpclab.lab import controllers, envoyconfig, manifests, pods, xds
+from grpclab.lab import admin, controllers, envoyconfig, manifests, pods, xds
 
 
 def _deployment(replicas: int = 3, **changes: object) -> manifests.Deployment:
@@ -121,7 +121,11 @@ def test_downward_api_and_variable_expansion() -> None:
 
 def test_xds_files_are_written_only_when_they_change(tmp_path: Path) -> None:
     files = xds.XdsFiles(tmp_path / "envoy")
-    bootstrap = yaml.safe_load(files.prepare(("127.0.22.254", 9901)).read_text())
+    bootstrap = yaml.safe_load(files.prepare(admin.admin_address(tmp_path)).read_text())
+    # the admin on a unix socket in the state directory, only its user may connect
+    assert bootstrap["admin"]["address"] == {
+        "pipe": {"path": str(tmp_path / "envoy-admin.sock"), "mode": 0o600}
+    }
     assert bootstrap["dynamic_resources"]["lds_config"]["path_config_source"] == {
         "path": str(files.lds),
         "watched_directory": {"path": str(files.directory)},

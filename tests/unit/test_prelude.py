@@ -40,7 +40,6 @@ RENAMES_0_2 = {
             "envoy_binary",
             "envoy_concurrency",
             "envoy_log_level",
-            "envoy_admin_address",
             "dns_address",
             "ready_timeout",
             "stop_timeout",
@@ -65,7 +64,7 @@ def test_renamed_yml_holds_every_rename_with_its_versions() -> None:
 
 def test_no_new_name_is_itself_renamed() -> None:
     olds = {entry["old"] for entry in RENAMED}
-    assert [entry["new"] for entry in RENAMED if entry["new"] in olds] == []
+    assert [entry["new"] for entry in RENAMED if entry.get("new") in olds] == []
 
 
 def test_every_new_name_is_an_option_of_a_spec_or_a_churn_variable() -> None:
@@ -76,7 +75,7 @@ def test_every_new_name_is_an_option_of_a_spec_or_a_churn_variable() -> None:
     ]
     for spec in specs:
         options |= set(yaml.safe_load(spec.read_text())["argument_specs"]["main"]["options"])
-    missing = {entry["new"] for entry in RENAMED} - options
+    missing = {entry["new"] for entry in RENAMED if "new" in entry} - options
     # the churn role's variables arrive with the churn branch
     assert {name for name in missing if not name.startswith("churn_")} == set()
 
@@ -89,6 +88,24 @@ def test_an_old_name_is_refused_in_one_line_naming_the_new_one() -> None:
     )
     assert "\n" not in line
     assert prelude.refuse_renamed(RENAMED, ["grpclab_workers", "cluster_state"]) == ""
+
+
+def test_a_variable_that_is_gone_is_refused_saying_why() -> None:
+    # the lab's Envoy admin address: a unix socket in the state directory now, no variable
+    given = ["cluster_lab_envoy_admin_address", "kind_cluster_lab_envoy_admin_address"]
+    line = prelude.refuse_renamed(RENAMED, given)
+    why = "the lab's Envoy admin is a unix socket now"
+    assert line == (
+        f"kind_cluster_lab_envoy_admin_address is gone since 0.2.0 ({why}); "
+        f"cluster_lab_envoy_admin_address is gone since 0.3.0 ({why}): "
+        "remove or rename them where they are set (-e, inventory)"
+    )
+    options = set()
+    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        options |= set(yaml.safe_load(spec.read_text())["argument_specs"]["main"]["options"])
+    assert "cluster_lab_envoy_admin_address" not in options
+    with pytest.raises(ValueError, match="lacks gone"):
+        prelude.check_renames([{"old": "a", "gone": "", "since": "1", "removed_in": "2"}])
 
 
 def test_a_bad_rename_entry_is_an_error() -> None:

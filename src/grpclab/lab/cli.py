@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import yaml
 
 from grpclab.lab import cluster as clusterdir
+from grpclab.lab.admin import own_state_dir
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifestfields import RESTARTED_AT
 from grpclab.lab.manifests import load_files, manifest_files
@@ -277,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
         load_files(args.files)
         return OK
     state_dir = clusterdir.state_dir_of(args.state_root, args.cluster, args.state_dir)
+    own_state_dir(state_dir)
     cluster = args.cluster or (
         state_dir.resolve().name if args.state_dir else clusterdir.DEFAULT_CLUSTER
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from grpclab.lab.admin import ADMIN_SOCKET
 from grpclab.lab.envoyconfig import find_envoy_binary
 from grpclab.lab.errors import LabError
 from grpclab.lab.manifests import manifest_files
@@ -39,7 +40,6 @@ class ClusterConfig:
     pod_network: str
     service_network: str
     dns: tuple[str, int]
-    envoy_admin: tuple[str, int]
     envoy_binary: str
     envoy_concurrency: int = 1
     envoy_log_level: str = "warn"
@@ -71,15 +71,19 @@ def read_config(state_dir: Path) -> ClusterConfig:
         "podNetwork",
         "serviceNetwork",
         "dnsAddress",
-        "envoyAdmin",
         "envoyBinary",
         "envoyConcurrency",
         "envoyLogLevel",
     }
     for key in raw:
+        if key == "envoyAdmin":
+            raise LabError(
+                f"{path}: envoyAdmin is gone: Envoy's admin is the unix socket {ADMIN_SOCKET} "
+                "in the state directory, never TCP"
+            )
         if key not in known:
             raise LabError(f"{path}: {key} is not a cluster.yaml field")
-    for key in ("podNetwork", "serviceNetwork", "dnsAddress", "envoyAdmin"):
+    for key in ("podNetwork", "serviceNetwork", "dnsAddress"):
         if key not in raw:
             raise LabError(f"{path}: {key} is required")
     binary = raw.get("envoyBinary") or find_envoy_binary()
@@ -91,7 +95,6 @@ def read_config(state_dir: Path) -> ClusterConfig:
             pod_network=parse_network(raw["podNetwork"], "podNetwork"),
             service_network=parse_network(raw["serviceNetwork"], "serviceNetwork"),
             dns=split_address(str(raw["dnsAddress"])),
-            envoy_admin=split_address(str(raw["envoyAdmin"])),
             envoy_binary=str(binary),
             envoy_concurrency=int(raw.get("envoyConcurrency", 1)),
             envoy_log_level=str(raw.get("envoyLogLevel", "warn")),

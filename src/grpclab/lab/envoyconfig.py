@@ -160,12 +160,13 @@ def discovery_response(type_url: str, resources: Sequence[dict], version: str = 
 
 
 def bootstrap(
-    admin: Address, lds_path: str | Path, cds_path: str | Path, node_id: str = "grpclab-lab"
+    admin: dict, lds_path: str | Path, cds_path: str | Path, node_id: str = "grpclab-lab"
 ) -> dict:
-    """A bootstrap taking listeners and clusters from files (filesystem xDS)."""
+    """A bootstrap taking listeners and clusters from files (filesystem xDS); ``admin`` is the
+    admin's Envoy address (the lab's: a unix socket, ``admin.admin_address``)."""
     return {
         "node": {"id": node_id, "cluster": node_id},
-        "admin": {"address": socket_address(*admin)},
+        "admin": {"address": admin},
         "dynamic_resources": {
             "lds_config": path_source(lds_path),
             "cds_config": path_source(cds_path),

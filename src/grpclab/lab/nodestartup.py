@@ -2,9 +2,10 @@
 reconcile loop on.
 
 Start-up takes the cluster's node lock (one node per cluster), stops what a previous node left
-running (pods by their pid files, Envoy), checks that the DNS and Envoy admin addresses are
-free, then starts the cluster DNS and Envoy (supervised like a pod) and waits until Envoy is
-ready. Shutdown terminates every pod, then Envoy and the DNS, and removes status.json.
+running (pods by their pid files, Envoy), checks that the DNS address is free, then starts the
+cluster DNS and Envoy (supervised like a pod, its admin on the unix socket ``admin.admin_socket``
+of the state directory) and waits until Envoy is ready. Shutdown terminates every pod, then
+Envoy and the DNS, and removes status.json.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grpclab.lab import admin, dns, manifests, pidfiles, pods, processes, xds
 from grpclab.lab import cluster as clusterdir
-from grpclab.lab import dns, manifests, pidfiles, pods, processes, xds
 from grpclab.lab.envoyconfig import envoy_argv
 from grpclab.lab.errors import LabError
 from grpclab.lab.ipam import Ipam, load_json
@@ -90,10 +91,9 @@ class NodeLifecycle:
             orphans.append("envoy")
         if orphans:
             log(f"cleaned up what a previous node left running: {', '.join(orphans)}")
-        for host, port in (self.config.dns, self.config.envoy_admin):
-            problem = address_problem(f"{host}:{port}")
-            if problem:
-                raise LabError(problem)
+        problem = address_problem("{}:{}".format(*self.config.dns))
+        if problem:
+            raise LabError(problem)
         try:
             self.dns = dns.ClusterDns(*self.config.dns)  # binds at once
         except OSError as error:
@@ -102,7 +102,7 @@ class NodeLifecycle:
                 f"{host}:{port} (DNS, UDP or TCP) cannot be bound: {error.strerror or error}"
             ) from None
         self.dns.start()
-        bootstrap = self.xds.prepare(self.config.envoy_admin)
+        bootstrap = self.xds.prepare(admin.admin_address(self.state_dir))
         self._start_envoy(bootstrap)
         (self.state_dir / "requests").mkdir(exist_ok=True)
         for stale in (self.state_dir / "requests").glob("*.json"):
@@ -133,14 +133,14 @@ class NodeLifecycle:
             template_hash="envoy",
         )
         # Envoy is supervised like a pod (restarted if it dies), with its files in the state dir
+        # its "pod IP" is only its POD_IP: Envoy listens on the Service addresses xDS gives it
         self.envoy = pods.Pod(
-            "envoy", proxy, self.config.envoy_admin[0], self.state_dir, self.poke, self.base_env
+            "envoy", proxy, self.config.dns[0], self.state_dir, self.poke, self.base_env
         )
         self.envoy.start()
-        admin = f"http://{self.config.envoy_admin[0]}:{self.config.envoy_admin[1]}/ready"
         envoy = self.envoy
         ready, state = processes.wait_ready(
-            lambda: processes.http_status(admin),
+            lambda: admin.admin_status(self.state_dir, "/ready"),
             "200",
             timeout=ENVOY_START_TIMEOUT,
             alive=lambda: envoy.restarts < 2 and not envoy.last_error,
@@ -162,6 +162,7 @@ class NodeLifecycle:
         if self.envoy:
             self.envoy.terminate()
             self.envoy.join()
+        admin.admin_socket(self.state_dir).unlink(missing_ok=True)
         if self.dns:
             self.dns.stop()
         (self.state_dir / clusterdir.STATUS).unlink(missing_ok=True)

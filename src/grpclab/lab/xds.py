@@ -51,7 +51,7 @@ class XdsFiles:
         self.bootstrap_path = directory / "envoy.yaml"
         self._written: dict[Path, str] = {}
 
-    def prepare(self, admin: tuple[str, int]) -> Path:
+    def prepare(self, admin: dict) -> Path:
         """Empty listeners and clusters, and the bootstrap that points at them."""
         self.eds_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.eds_dir.glob("*.yaml"):

@@ -19,7 +19,7 @@ except ImportError as error:  # grpclab not installed next to Ansible
     lab_node = None
     IMPORT_ERROR = str(error)
 
-CONFIG_KEYS = ("name", "podNetwork", "serviceNetwork", "dnsAddress", "envoyAdmin")
+CONFIG_KEYS = ("name", "podNetwork", "serviceNetwork", "dnsAddress")
 display = Display()
 
 

@@ -31,7 +31,8 @@ options:
     default: present
   config:
     description: The content of C(cluster.yaml) (name, podNetwork, serviceNetwork, dnsAddress,
-      envoyAdmin, envoyBinary, envoyConcurrency, envoyLogLevel).
+      envoyBinary, envoyConcurrency, envoyLogLevel). Envoy's admin is the unix socket
+      C(envoy-admin.sock) in O(state_dir), mode 0600, never TCP.
     type: dict
   python:
     description: The Python that runs the node (grpclab importable). Default the controller's.
@@ -73,8 +74,7 @@ EXAMPLES = r"""
       podNetwork: "127.0.1"
       serviceNetwork: "127.0.2"
       dnsAddress: 127.0.2.253:10053
-      envoyAdmin: 127.0.2.254:9901
-    addresses: ["127.0.2.253:10053", "127.0.2.254:9901", "127.0.1.1:50051"]
+    addresses: ["127.0.2.253:10053", "127.0.1.1:50051"]
     binaries:
       - [/venv/bin/envoy, --version]
 """

@@ -45,7 +45,7 @@ def node_argv(python: str, state_dir: Path) -> list[str]:
 
 
 def node_addresses(config: dict) -> list[str]:
-    return [str(config["dnsAddress"]), str(config["envoyAdmin"])]
+    return [str(config["dnsAddress"])]
 
 
 def stop_leftovers(state_dir: Path) -> list[str]:
@@ -154,7 +154,7 @@ def ensure_present(
         if fresh:
             remove_tree(state_dir, empty_parents)
         raise LabNodeError("preflight: " + "; ".join(report.problems))
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the node keeps it 0700
     tmp = path.with_name(f".{CONFIG}.tmp")
     tmp.write_text(text)
     tmp.replace(path)

@@ -12,22 +12,26 @@ from typing import Any
 
 Validate = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 
-# the keys of one entry of playbooks/vars/renamed.yml
+# the keys of one entry of playbooks/vars/renamed.yml; a variable that went without a successor
+# has ``gone`` (why, and what replaces it) instead of ``new``
 RENAME_KEYS = ("old", "new", "since", "removed_in")
 
 
 def check_renames(renamed: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """The entries of playbooks/vars/renamed.yml, each with old, new, since and removed_in;
-    an entry without them, or an old name given twice, raises ValueError."""
+    """The entries of playbooks/vars/renamed.yml, each with old, new (or gone), since and
+    removed_in; an entry without them, or an old name given twice, raises ValueError."""
     entries, seen = [], set()
     for entry in renamed:
-        absent = [key for key in RENAME_KEYS if not str(entry.get(key, "") or "")]
+        keys = [key for key in RENAME_KEYS if key != "new" or "gone" not in entry]
+        absent = [key for key in keys if not str(entry.get(key, "") or "")]
+        if "gone" in entry and not str(entry["gone"] or ""):
+            absent.append("gone")
         if absent:
             raise ValueError(f"renamed entry {dict(entry)} lacks {', '.join(absent)}")
         if entry["old"] in seen:
             raise ValueError(f"renamed entry {entry['old']} is listed twice")
         seen.add(entry["old"])
-        entries.append({key: str(entry[key]) for key in RENAME_KEYS})
+        entries.append({key: str(entry[key]) for key in (*keys, "gone") if key in entry})
     return entries
 
 
@@ -38,11 +42,14 @@ def refuse_renamed(renamed: Iterable[Mapping[str, Any]], given: Iterable[str]) -
     if not found:
         return ""
     moves = "; ".join(
-        f"{e['old']} is now called {e['new']} (renamed in {e['since']}, "
+        f"{e['old']} is gone since {e['since']} ({e['gone']})"
+        if "gone" in e
+        else f"{e['old']} is now called {e['new']} (renamed in {e['since']}, "
         f"the old name goes in {e['removed_in']})"
         for e in found
     )
-    return f"{moves}: rename them where they are set (-e, inventory)"
+    verb = "remove or rename" if any("gone" in e for e in found) else "rename"
+    return f"{moves}: {verb} them where they are set (-e, inventory)"
 
 
 def spec_path(role: str, roles_paths: Iterable[str]) -> Path:
