@@ -9,7 +9,8 @@ grpcurl, ghz, k6 and the probe find the methods without a .proto) and the standa
 ``grpc.health.v1.Health`` service, and drains on SIGTERM: health turns NOT_SERVING at once, new
 calls are still served for ``--drain-delay`` seconds (so that whoever routes to this replica -
 kube-proxy, Envoy, a client's balancer watching its health - learns it is leaving before it
-refuses anything), then the server stops: GOAWAY, calls in flight get ``--grace`` seconds to finish, and the process exits 0.
+refuses anything), then the server stops: GOAWAY, calls in flight get ``--grace`` seconds to
+finish, and the process exits 0.
 
 Why the delay: once gRPC's server shutdown has begun, a call that reaches the server - one the
 client sent before it read the GOAWAY - is cancelled (the client sees CANCELLED), as are calls
