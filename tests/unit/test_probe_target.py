@@ -1,0 +1,102 @@
+"""grpclab.lab.probe_target: what the probe dials for grpc_probe_target on each platform."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
+
+from probe_target import probe_target  # noqa: E402
+
+LAB = [
+    {
+        "name": "grpc-server",
+        "namespace": "grpc-server",
+        "type": "ClusterIP",
+        "cluster_ip": "127.0.2.10",
+        "port": 50051,
+    },
+    {
+        "name": "grpc-server-headless",
+        "namespace": "grpc-server",
+        "type": "Headless",
+        "cluster_ip": "None",
+        "port": 50051,
+    },
+]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "127.0.0.1:50051",
+        "[::1]:443",
+        "dns:///orders.shop:50051",
+        "dns://10.0.0.10/a.b:1",
+        "ipv4:127.0.1.1:50051,127.0.1.2:50051",
+    ],
+)
+@pytest.mark.parametrize("platform", ["lab", "kind", "existing"])
+def test_addresses_and_schemes_are_dialled_as_they_are(given, platform):
+    result = probe_target(given, platform, services=LAB, dns="127.0.2.53:53")
+    assert result["target"] == given and result["error"] is None and result["service"] is None
+
+
+def test_a_name_of_three_labels_is_a_host_to_resolve():
+    result = probe_target("orders.example.com:443", "existing")
+    assert result == {
+        "target": "orders.example.com:443",
+        "host": "orders.example.com",
+        "service": None,
+        "error": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "given", ["orders.shop:50051", "orders.shop.svc:50051", "orders.shop.svc.cluster.local:50051"]
+)
+def test_a_service_on_kubernetes_is_its_cluster_dns_name(given):
+    result = probe_target(given, "kind", domain="cluster.local")
+    assert result["target"] == "orders.shop.svc.cluster.local:50051"
+    assert result["host"] == "orders.shop.svc.cluster.local"
+    assert result["service"] == {"name": "orders", "namespace": "shop", "port": 50051}
+
+
+def test_a_service_on_the_lab_is_looked_up_when_the_services_are_given():
+    assert probe_target("grpc-server.grpc-server:50051", "lab")["target"] is None
+    assert (
+        probe_target("grpc-server.grpc-server:50051", "lab", services=LAB)["target"]
+        == "127.0.2.10:50051"
+    )
+    headless = probe_target(
+        "grpc-server-headless.grpc-server:50051", "lab", services=LAB, dns="127.0.2.53:53"
+    )
+    assert (
+        headless["target"]
+        == "dns://127.0.2.53:53/grpc-server-headless.grpc-server.svc.cluster.local:50051"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "line"),
+    [
+        ("orders.shop:50051", "the lab cluster has no Service orders in namespace shop"),
+        (
+            "grpc-server.grpc-server:8080",
+            "Service grpc-server.grpc-server serves port 50051, not 8080",
+        ),
+    ],
+)
+def test_a_service_the_lab_does_not_serve_is_one_line(given, line):
+    result = probe_target(given, "lab", services=LAB)
+    assert result["error"] == line and result["target"] is None
+
+
+@pytest.mark.parametrize("given", ["", "orders.shop", "host:0", "host:99999", "a b:1", None])
+def test_a_target_that_does_not_parse_is_one_line(given):
+    error = probe_target(given, "kind")["error"]
+    assert error.startswith("grpc_probe_target") and "\n" not in error
