@@ -12,23 +12,6 @@ sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugi
 
 from probe_target import probe_target  # noqa: E402
 
-LAB = [
-    {
-        "name": "grpc-server",
-        "namespace": "grpc-server",
-        "type": "ClusterIP",
-        "cluster_ip": "127.0.2.10",
-        "port": 50051,
-    },
-    {
-        "name": "grpc-server-headless",
-        "namespace": "grpc-server",
-        "type": "Headless",
-        "cluster_ip": "None",
-        "port": 50051,
-    },
-]
-
 
 @pytest.mark.parametrize(
     "given",
@@ -42,7 +25,7 @@ LAB = [
 )
 @pytest.mark.parametrize("platform", ["lab", "kind", "existing"])
 def test_addresses_and_schemes_are_dialled_as_they_are(given, platform):
-    result = probe_target(given, platform, services=LAB, dns="127.0.2.53:53")
+    result = probe_target(given, platform)
     assert result["target"] == given and result["error"] is None and result["service"] is None
 
 
@@ -66,34 +49,10 @@ def test_a_service_on_kubernetes_is_its_cluster_dns_name(given):
     assert result["service"] == {"name": "orders", "namespace": "shop", "port": 50051}
 
 
-def test_a_service_on_the_lab_is_looked_up_when_the_services_are_given():
-    assert probe_target("grpc-server.grpc-server:50051", "lab")["target"] is None
-    assert (
-        probe_target("grpc-server.grpc-server:50051", "lab", services=LAB)["target"]
-        == "127.0.2.10:50051"
-    )
-    headless = probe_target(
-        "grpc-server-headless.grpc-server:50051", "lab", services=LAB, dns="127.0.2.53:53"
-    )
-    assert (
-        headless["target"]
-        == "dns://127.0.2.53:53/grpc-server-headless.grpc-server.svc.cluster.local:50051"
-    )
-
-
-@pytest.mark.parametrize(
-    ("given", "line"),
-    [
-        ("orders.shop:50051", "the lab cluster has no Service orders in namespace shop"),
-        (
-            "grpc-server.grpc-server:8080",
-            "Service grpc-server.grpc-server serves port 50051, not 8080",
-        ),
-    ],
-)
-def test_a_service_the_lab_does_not_serve_is_one_line(given, line):
-    result = probe_target(given, "lab", services=LAB)
-    assert result["error"] == line and result["target"] is None
+def test_a_service_on_the_lab_is_named_for_the_role_to_look_up():
+    result = probe_target("grpc-server.grpc-server:50051", "lab")
+    assert result["target"] is None and result["error"] is None
+    assert result["service"] == {"name": "grpc-server", "namespace": "grpc-server", "port": 50051}
 
 
 @pytest.mark.parametrize("given", ["", "orders.shop", "host:0", "host:99999", "a b:1", None])

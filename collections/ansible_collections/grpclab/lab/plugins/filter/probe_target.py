@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 DOCUMENTATION = r"""
@@ -19,12 +18,10 @@ description:
     or more is dialled as it is.
   - C(<service>.<namespace>:<port>) (or C(<service>.<namespace>.svc[.<domain>]:<port>)) names a
     Kubernetes Service. On kind and existing it becomes
-    C(<service>.<namespace>.svc.<domain>:<port>), resolved in the probe's pod. On the lab it is
-    looked up among O(services) (the lab node's) - the ClusterIP, or for a headless Service its
-    name through the node's DNS O(dns); without O(services) the result only says which Service
-    it names.
-  - Never raises - a target that does not parse, or a Service the lab does not have, gives
-    C(error), one line the play fails with.
+    C(<service>.<namespace>.svc.<domain>:<port>), resolved in the probe's pod. On the lab the
+    result only names the Service (target null) - the grpc_probe role looks it up on the lab
+    node as it does the scenario's Service.
+  - Never raises - a target that does not parse gives C(error), one line the play fails with.
 options:
   _input:
     description: grpc_probe_target.
@@ -34,15 +31,6 @@ options:
     description: lab, kind or existing.
     type: str
     required: true
-  services:
-    description: >-
-      The lab node's Services (C(grpclab.lab.get services)) - name, namespace, type,
-      cluster_ip, port.
-    type: list
-    elements: dict
-  dns:
-    description: The lab node's DNS address (C(host:port)), for a headless Service.
-    type: str
   domain:
     description: The cluster's DNS domain.
     type: str
@@ -62,7 +50,7 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: >-
-    target (what the probe dials, or null when a lab Service still has to be looked up),
+    target (what the probe dials, or null for a lab Service, which the role looks up),
     host (the name to resolve, null for addresses and schemes), service (name, namespace, port
     of a Service target, else null), error (one line, else null).
   type: dict
@@ -82,32 +70,9 @@ def _address(host: str) -> bool:
     return host.startswith("[") or bool(re.fullmatch(r"[0-9.]+", host))
 
 
-def _lab_service(
-    service: dict[str, Any], services: Sequence[Mapping[str, Any]], dns: str | None
-) -> dict[str, Any]:
-    name, namespace, port = service["name"], service["namespace"], service["port"]
-    found = [s for s in services if s.get("name") == name and s.get("namespace") == namespace]
-    if not found:
-        return _result(
-            service=service, error=f"the lab cluster has no Service {name} in namespace {namespace}"
-        )
-    lab = found[0]
-    if int(lab.get("port", 0)) != port:
-        return _result(
-            service=service,
-            error=f"Service {name}.{namespace} serves port {lab.get('port')}, not {port}",
-        )
-    if lab.get("type") == "Headless":
-        host = f"{name}.{namespace}.svc.cluster.local"
-        return _result(f"dns://{dns}/{host}:{port}", None, service)
-    return _result(f"{lab['cluster_ip']}:{port}", None, service)
-
-
 def probe_target(
     target: Any,
     platform: str,
-    services: Sequence[Mapping[str, Any]] | None = None,
-    dns: str | None = None,
     domain: str = "cluster.local",
 ) -> dict[str, Any]:
     text = "" if target is None else str(target).strip()
@@ -130,9 +95,7 @@ def probe_target(
         return _result(text, None if _address(host) else host)
     service = {"name": named["name"], "namespace": named["namespace"], "port": port}
     if platform == "lab":
-        if services is None:
-            return _result(service=service)
-        return _lab_service(service, services, dns)
+        return _result(service=service)
     fqdn = f"{service['name']}.{service['namespace']}.svc.{domain}"
     return _result(f"{fqdn}:{port}", fqdn, service)
 
