@@ -269,9 +269,12 @@ def test_verify_fails_with_the_verdicts_one_line_on_a_pinned_service() -> None:
     run = verify("grpc_probe_target=grpc-server-l4.grpc-server:50051", "grpc_probe_replicas=3")
     assert run.rc != 0 and run.failed == 1 and run.changed == 0, run
     assert "TASK [grpc_probe : Check the verdict]" in run.output
-    assert re.search(
-        r"msg: each of 4 connections stayed on 1 replica \(.*\); expected spread\n", run.output
-    ), run
+    flat = " ".join(run.output.split())
+    assert "verdict FAIL: expected spread, observed pinned" in flat, run
+    # the failure is the probe's one-line summary, as a scenario's is
+    summary = re.search(r"summary\s+(.+)", run.output)[1]
+    assert "served all" in summary and "expected spread: not met" in summary, summary
+    assert f"msg: '{summary}'" in flat, run
 
 
 @pytest.mark.parametrize(
