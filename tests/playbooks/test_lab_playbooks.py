@@ -15,6 +15,7 @@ nothing up.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -291,6 +292,39 @@ def test_verify_refuses_a_target_it_cannot_probe_in_one_line(target, message) ->
     assert run.rc != 0 and run.failed == 1 and run.changed == 0, run
     assert message in " ".join(run.output.split()), run
     assert "Traceback" not in run.output
+
+
+def probe_has_any_service_flags() -> bool:
+    """Whether this checkout's probe takes --call, -H and --identity (the probe's any-service
+    flags, issue 16): the tests of verify.yml with them run once it does."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "grpclab.probe", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return all(flag in done.stdout for flag in ("--call ", "--header", "--identity"))
+
+
+@pytest.mark.skipif(
+    not probe_has_any_service_flags(), reason="needs the probe's --call/-H/--identity (issue 16)"
+)
+def test_verify_calls_the_multigreeter_stream_with_headers_never_shown() -> None:
+    secret = "s3cret-verify-token"
+    run = verify(
+        "grpc_probe_target=grpc-server.grpc-server:50051",
+        json.dumps(
+            {
+                "grpc_probe_call": "hellostreamingworld.MultiGreeter/sayHello",
+                "grpc_probe_data": {"name": "verify", "num_greetings": "3"},
+                "grpc_probe_identity": ["header:hostname"],
+                "grpc_probe_headers": [f"x-verify-token: {secret}"],
+            }
+        ),
+    )
+    assert run.rc == 0 and run.changed == 0, run
+    assert "verdict      PASS: expected spread, observed spread" in run.output, run
+    assert secret not in run.output
 
 
 def test_reflection_works_through_the_l7_service() -> None:

@@ -59,3 +59,12 @@ def test_a_service_on_the_lab_is_named_for_the_role_to_look_up():
 def test_a_target_that_does_not_parse_is_one_line(given):
     error = probe_target(given, "kind")["error"]
     assert error.startswith("grpc_probe_target") and "\n" not in error
+
+
+def test_header_values_are_masked_in_the_line_the_play_stops_with():
+    from probe_redact import probe_redact
+
+    line = "grpclab-probe: error: unrecognized arguments: -H authorization: Bearer s3cret x-t: 7"
+    masked = probe_redact(line, ["authorization: Bearer s3cret", "x-t: 7", "empty:"])
+    assert masked == "grpclab-probe: error: unrecognized arguments: -H authorization: *** x-t: ***"
+    assert probe_redact("no header", []) == "no header"
