@@ -274,7 +274,8 @@ def test_verify_fails_with_the_verdicts_one_line_on_a_pinned_service() -> None:
     assert "verdict FAIL: expected spread, observed pinned" in flat, run
     # the failure is the probe's one-line summary, as a scenario's is
     summary = re.search(r"summary\s+(.+)", run.output)[1]
-    assert "served all" in summary and "expected spread: not met" in summary, summary
+    # L4 picks a replica per connection at random: one replica for all, or a few
+    assert "expected spread: not met" in summary, summary
     assert f"msg: '{summary}'" in flat, run
 
 
