@@ -110,7 +110,13 @@ def free_port() -> int:
 
 def test_a_plain_install_has_no_controller_side(minimal_venv: Path):
     installed = distributions(minimal_venv)
-    assert {"grpclab", "grpcio", "grpcio-health-checking", "protobuf"} <= installed
+    assert {
+        "grpclab",
+        "grpcio",
+        "grpcio-health-checking",
+        "grpcio-reflection",
+        "protobuf",
+    } <= installed
     present = sorted(name for name in CONTROLLER_ONLY if name.lower() in installed)
     assert not present, f"a plain install brings the controller side: {present}"
 

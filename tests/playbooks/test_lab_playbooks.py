@@ -15,6 +15,7 @@ nothing up.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -25,8 +26,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from ansible_cli import BIN, ROOT, recap, run_tool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 from grpclab import lab
 from grpclab.lab import cluster as clusterdir
@@ -241,6 +246,99 @@ def test_client_side_resolves_the_headless_service_through_the_node_dns() -> Non
         "cluster.local:50051  (lb round_robin"
     ) in run.output, run
     assert "verdict      PASS: expected spread, observed spread" in run.output
+
+
+# --- the runbook verify.yml against the Cilium cluster's Services -----------------------------
+
+
+def verify(*extra: str) -> Run:
+    """``playbooks/verify.yml`` on the Cilium lab cluster (grpclab_cni picks it)."""
+    return playbook("verify", "grpclab_cni=cilium", *extra)
+
+
+def test_verify_finds_the_l7_service_spread_and_changes_nothing() -> None:
+    before = processes()
+    run = verify("grpc_probe_target=grpc-server.grpc-server:50051")
+    assert run.rc == 0 and run.changed == 0 and run.failed == 0, run
+    assert f"target       {SERVICE}.1:50051" in run.output, run
+    assert "verdict      PASS: expected spread, observed spread" in run.output
+    # it deploys nothing: the lab cluster is as it was
+    assert processes() == before
+
+
+def test_verify_fails_with_the_verdicts_one_line_on_a_pinned_service() -> None:
+    run = verify("grpc_probe_target=grpc-server-l4.grpc-server:50051", "grpc_probe_replicas=3")
+    assert run.rc != 0 and run.failed == 1 and run.changed == 0, run
+    assert "TASK [grpc_probe : Check the verdict]" in run.output
+    flat = " ".join(run.output.split())
+    assert "verdict FAIL: expected spread, observed pinned" in flat, run
+    # the failure is the probe's one-line summary, as a scenario's is
+    summary = re.search(r"summary\s+(.+)", run.output)[1]
+    # L4 picks a replica per connection at random: one replica for all, or a few
+    assert "expected spread: not met" in summary, summary
+    assert f"msg: '{summary}'" in flat, run
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (None, "set grpc_probe_target to the Service to probe"),
+        ("grpc-server.grpc-server", "grpc_probe_target grpc-server.grpc-server has no port"),
+        ("orders.shop:50051", "Service orders not found in namespace shop of lab cluster"),
+        ("grpc-server.grpc-server:8080", "serves port 50051, not 8080"),
+    ],
+)
+def test_verify_refuses_a_target_it_cannot_probe_in_one_line(target, message) -> None:
+    run = verify(*([f"grpc_probe_target={target}"] if target else []))
+    assert run.rc != 0 and run.failed == 1 and run.changed == 0, run
+    assert message in " ".join(run.output.split()), run
+    assert "Traceback" not in run.output
+
+
+def probe_has_any_service_flags() -> bool:
+    """Whether this checkout's probe takes --call, -H and --identity (the probe's any-service
+    flags, issue 16): the tests of verify.yml with them run once it does."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "grpclab.probe", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return all(flag in done.stdout for flag in ("--call ", "--header", "--identity"))
+
+
+@pytest.mark.skipif(
+    not probe_has_any_service_flags(), reason="needs the probe's --call/-H/--identity (issue 16)"
+)
+def test_verify_calls_the_multigreeter_stream_with_headers_never_shown() -> None:
+    secret = "s3cret-verify-token"
+    run = verify(
+        "grpc_probe_target=grpc-server.grpc-server:50051",
+        json.dumps(
+            {
+                "grpc_probe_call": "hellostreamingworld.MultiGreeter/sayHello",
+                "grpc_probe_data": {"name": "verify", "num_greetings": "3"},
+                "grpc_probe_identity": ["header:hostname"],
+                "grpc_probe_headers": [f"x-verify-token: {secret}"],
+            }
+        ),
+    )
+    assert run.rc == 0 and run.changed == 0, run
+    assert "verdict      PASS: expected spread, observed spread" in run.output, run
+    assert secret not in run.output
+
+
+def test_reflection_works_through_the_l7_service() -> None:
+    # cilium/cilium#31575: lb-l7 on a Service broke grpcurl's reflection; here Envoy's L7 path
+    services = {s["name"]: s for s in status()["services"]}
+    assert services["grpc-server"]["mode"] == "L7"
+    with grpc.insecure_channel(f"{SERVICE}.1:50051") as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert {"helloworld.Greeter", "hellostreamingworld.MultiGreeter"} <= set(
+            database.get_services()
+        )
+        found = database.FindFileContainingSymbol("hellostreamingworld.MultiGreeter")
+        assert found.service[0].method[0].server_streaming
 
 
 def test_scaling_changes_only_what_it_must() -> None:

@@ -237,3 +237,65 @@ def test_a_selection_keeps_those_runs_and_refuses_unknown_names():
         churn_runs(MATRIX, remedies=["nope"])
     with pytest.raises(AnsibleFilterError, match="no action scale-sideways"):
         churn_runs(MATRIX, actions="scale-sideways")
+
+
+def test_any_service_options_only_when_set():
+    # the role's defaults: empty strings, empty lists, null, false - nothing added
+    unset = {"call": "", "data": "", "identity": [], "headers": [], "messages": None}
+    unset |= {"tls": False, "cacert": "", "cert": "", "key": "", "server_name": ""}
+    argv = probe_argv("t:1", ["p"], {**SETTINGS, **unset, "authority": ""})
+    assert argv == ["p", "--target", "t:1", *TAIL]
+
+
+def test_any_service_options_in_the_probes_flag_names():
+    argv = probe_argv(
+        "orders.shop:50051",
+        ["grpclab-probe"],
+        {
+            **SETTINGS,
+            "call": "shop.Orders/Get",
+            "data": {"id": "42", "tags": ["a"]},
+            "identity": ["trailer:x-served-by", "field:pod.name~^(\\S+)"],
+            "messages": 5,
+            "tls": "True",
+            "cacert": "/etc/grpclab-probe/tls/ca.crt",
+            "cert": "/etc/grpclab-probe/tls/tls.crt",
+            "key": "/etc/grpclab-probe/tls/tls.key",
+            "server_name": "orders.internal",
+            "authority": "orders",
+            "headers": ["authorization: Bearer s3cret", "x-tenant: 7"],
+        },
+    )
+    tail = argv[argv.index("--json") + 1 :]
+    assert tail == [
+        "--call",
+        "shop.Orders/Get",
+        "-d",
+        '{"id":"42","tags":["a"]}',
+        "--identity",
+        "trailer:x-served-by",
+        "--identity",
+        "field:pod.name~^(\\S+)",
+        "--messages",
+        "5",
+        "--tls",
+        "--cacert",
+        "/etc/grpclab-probe/tls/ca.crt",
+        "--cert",
+        "/etc/grpclab-probe/tls/tls.crt",
+        "--key",
+        "/etc/grpclab-probe/tls/tls.key",
+        "--server-name",
+        "orders.internal",
+        "--authority",
+        "orders",
+        "-H",
+        "authorization: Bearer s3cret",
+        "-H",
+        "x-tenant: 7",
+    ]
+
+
+def test_json_text_data_is_passed_as_it_is():
+    argv = probe_argv("t:1", ["p"], {**SETTINGS, "data": '{"name": "x"}'})
+    assert argv[argv.index("-d") + 1] == '{"name": "x"}'

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from grpclab.apps import server
 from grpclab.apps.server import connection_options, default_address, replica_name
 
 
@@ -43,3 +46,11 @@ def test_default_address_is_pod_ip_else_every_address(monkeypatch):
     assert default_address() == "10.244.1.7"
     monkeypatch.delenv("POD_IP")
     assert default_address() == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [("", 10), (" 3 ", 3), ("0", 0), ("10000", 10000), ("10001", None), ("-1", None), ("x", None)],
+)
+def test_greetings_asked_reads_the_examples_string_count(text, count):
+    assert server.greetings_asked(text) == count

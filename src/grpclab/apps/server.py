@@ -2,11 +2,15 @@
 
 It answers ``/helloworld.Greeter/SayHello`` with ``Hello from <name>`` and sends the same name as
 the initial-metadata key ``hostname`` (the convention of gRPC's interop servers), so a client can
-tell which replica served each call. It serves the standard ``grpc.health.v1.Health`` service and
-drains on SIGTERM: health turns NOT_SERVING at once, new calls are still served for
-``--drain-delay`` seconds (so that whoever routes to this replica - kube-proxy, Envoy, a client's
-balancer watching its health - learns it is leaving before it refuses anything), then the server
-stops: GOAWAY, calls in flight get ``--grace`` seconds to finish, and the process exits 0.
+tell which replica served each call. It also serves the gRPC examples' server-streaming
+``/hellostreamingworld.MultiGreeter/sayHello`` (``num_greetings`` replies ``Hello from <name>``,
+10 when unset, after the same ``hostname`` metadata), server reflection (grpcio-reflection, so
+grpcurl, ghz, k6 and the probe find the methods without a .proto) and the standard
+``grpc.health.v1.Health`` service, and drains on SIGTERM: health turns NOT_SERVING at once, new
+calls are still served for ``--drain-delay`` seconds (so that whoever routes to this replica -
+kube-proxy, Envoy, a client's balancer watching its health - learns it is leaving before it
+refuses anything), then the server stops: GOAWAY, calls in flight get ``--grace`` seconds to
+finish, and the process exits 0.
 
 Why the delay: once gRPC's server shutdown has begun, a call that reaches the server - one the
 client sent before it read the GOAWAY - is cancelled (the client sees CANCELLED), as are calls
@@ -37,15 +41,33 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from grpclab import MAX_SECONDS
-from grpclab.apps.protos import helloworld_pb2, helloworld_pb2_grpc
+from grpclab.apps.protos import (
+    hellostreamingworld_pb2,
+    hellostreamingworld_pb2_grpc,
+    helloworld_pb2,
+    helloworld_pb2_grpc,
+)
 from grpclab.sockets import bind_error
 from grpclab.status import ExitStatus
 
 log = logging.getLogger("grpclab.apps.server")
 
 SERVICE_NAME = "helloworld.Greeter"
+STREAMING_SERVICE_NAME = "hellostreamingworld.MultiGreeter"
+# replies of one MultiGreeter stream: when num_greetings is empty, and at most
+DEFAULT_GREETINGS = 10
+MAX_GREETINGS = 10_000
+
+# what server reflection lists (grpcurl list): the apps, health, reflection itself
+REFLECTED_SERVICES = (
+    SERVICE_NAME,
+    STREAMING_SERVICE_NAME,
+    health.SERVICE_NAME,
+    reflection.SERVICE_NAME,
+)
 
 # command-line option (seconds, 0 = off) -> gRPC server option (int milliseconds)
 CONNECTION_OPTIONS: dict[str, str] = {
@@ -91,6 +113,39 @@ class Greeter(helloworld_pb2_grpc.GreeterServicer):
         return helloworld_pb2.HelloReply(message=f"Hello from {self._name}")
 
 
+def greetings_asked(num_greetings: str) -> int | None:
+    """The replies a MultiGreeter request asks for (its num_greetings is a string in the
+    example's proto): empty is DEFAULT_GREETINGS; None when it is not 0 to MAX_GREETINGS."""
+    text = num_greetings.strip()
+    if not text:
+        return DEFAULT_GREETINGS
+    if not text.isdigit() or int(text) > MAX_GREETINGS:
+        return None
+    return int(text)
+
+
+class MultiGreeter(hellostreamingworld_pb2_grpc.MultiGreeterServicer):
+    """The server-streaming example: every reply of a stream comes from this one replica."""
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        self._name = name
+        self._delay = delay
+
+    def sayHello(self, request, context):
+        count = greetings_asked(request.num_greetings)
+        if count is None:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"num_greetings must be a whole number 0 to {MAX_GREETINGS}, "
+                f"not {request.num_greetings!r}",
+            )
+        context.send_initial_metadata((("hostname", self._name),))
+        for _ in range(count):
+            if self._delay:
+                time.sleep(self._delay)
+            yield hellostreamingworld_pb2.HelloReply(message=f"Hello from {self._name}")
+
+
 class GreeterServer:
     """A started Greeter with its health service; ``drain()`` is what SIGTERM does."""
 
@@ -112,15 +167,19 @@ class GreeterServer:
             futures.ThreadPoolExecutor(max_workers=max_workers), options=options
         )
         helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(name, delay), self._server)
+        hellostreamingworld_pb2_grpc.add_MultiGreeterServicer_to_server(
+            MultiGreeter(name, delay), self._server
+        )
         self._health = health.HealthServicer()
         self._hurry = threading.Event()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(REFLECTED_SERVICES, self._server)
         # add_insecure_port raises RuntimeError when the address cannot be bound
         self.port = self._server.add_insecure_port(self.endpoint)
 
     def start(self) -> None:
         self._server.start()
-        for service in ("", SERVICE_NAME):
+        for service in ("", SERVICE_NAME, STREAMING_SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
     def drain(self, grace: float, delay: float = 0.0) -> None:
@@ -143,8 +202,9 @@ class GreeterServer:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grpclab-server",
-        description="Greeter server: replies 'Hello from <name>' and tells its name in the "
-        "'hostname' response metadata.",
+        description="Greeter server: replies 'Hello from <name>' (helloworld.Greeter/SayHello, "
+        "and a stream of them from hellostreamingworld.MultiGreeter/sayHello) and tells its name "
+        "in the 'hostname' response metadata; serves reflection and health.",
     )
     parser.add_argument("--name", help="replica name (default: $POD_NAME, else the hostname)")
     parser.add_argument(
