@@ -177,6 +177,10 @@ def lab_from_nothing():
             "grpclab_cluster_name=../elsewhere",
             'grpclab_cluster_name "../elsewhere" must be lowercase',
         ),
+        (
+            "grpclab_lab_pod_network=10.0.0",
+            'are loopback /24s given as their first three octets (127.x.y), not "10.0.0"',
+        ),
     ],
 )
 def test_bad_values_stop_at_validation_and_change_nothing(extra: str, message: str) -> None:
