@@ -141,16 +141,27 @@ def grpc_health_status(address: str, timeout: float = 1.0) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
 
-def http_status(url: str, timeout: float = 1.0) -> str:
-    """``200`` and friends for an HTTP GET (proxies ignored), or the error as text."""
+def http_get(url: str, timeout: float = 1.0) -> tuple[str, str]:
+    """(``200`` and friends, the body) of an HTTP GET (proxies ignored), or (the error, "")."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as response:
-            return str(response.status)
+            return str(response.status), response.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
-        return str(error.code)
+        return str(error.code), ""
     except (urllib.error.URLError, OSError) as error:
-        return f"unreachable ({getattr(error, 'reason', error)})"
+        return f"unreachable ({getattr(error, 'reason', error)})", ""
+
+
+def http_status(url: str, timeout: float = 1.0) -> str:
+    """``200`` and friends for an HTTP GET (proxies ignored), or the error as text."""
+    return http_get(url, timeout)[0]
+
+
+def http_text(url: str, timeout: float = 1.0) -> str:
+    """The body of a successful HTTP GET, else the status or the error as text."""
+    status, body = http_get(url, timeout)
+    return body if status == "200" else status
 
 
 def wait_ready(
