@@ -8,10 +8,10 @@ Brings the cilium cluster up the project's way (``ansible-playbook playbooks/cil
 own probe skipped, on a state root of its own), runs ``grpclab-probe --duration --rate`` against
 the grpc-server Service, and takes actions from a table of small functions: scale-out (N to
 N+2, at most 6), scale-in (N to N-1, at least 2), delete-pod, crash (SIGKILL of a pod's
-process), rollout-restart and proxy-restart (skipped, and said so, where the lab node has none;
-not taken in the last minute, so that the replaced Envoy has drained before the leftovers are
-counted). The seed is printed: the same seed makes the same choices (kind, victim by its place
-among the Ready pods, interval) while the lab answers alike. At the end the replicas go back to
+process), rollout-restart and proxy-restart (not taken in the last minute, so that the
+replaced Envoy has drained before the leftovers are counted). The seed is printed: the same
+seed makes the same choices (kind, victim by its place among the Ready pods, interval) while
+the lab answers alike. At the end the replicas go back to
 their start, and it checks (``grpclab.churn.soak``):
 
 - convergence within --converge-budget: replicas Ready, endpoints == ready pods, Envoy's
@@ -31,13 +31,11 @@ run it under the lab lock.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from grpclab.churn import soak
+from grpclab.lab import admin, envoyconfig
 from grpclab.lab import cluster as clusterdir
 from grpclab.lab.errors import LabError
 
@@ -56,10 +55,6 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 DEPLOYMENT, NAMESPACE = "grpc-server", "grpc-server"
 MIN_REPLICAS, MAX_REPLICAS = 2, 6
 POLL_S = 0.2
-
-
-class Skip(Exception):
-    """An action the lab cannot take at all (the run reports it skipped, with the reason)."""
 
 
 class NotNow(Exception):
@@ -100,9 +95,7 @@ class Lab:
         return next(d for d in self.status()["deployments"] if d["name"] == DEPLOYMENT)["replicas"]
 
     def clusters(self) -> dict[str, dict[str, str]]:
-        return soak.envoy_hosts(
-            json.loads(admin_get(self.config.envoy_admin, "/clusters?format=json"))
-        )
+        return soak.envoy_hosts(json.loads(admin_get(self.state_dir, "/clusters?format=json")))
 
     def gaps(self, replicas: int | None) -> list[str]:
         try:
@@ -114,24 +107,15 @@ class Lab:
         )
 
 
-def admin_get(address: Any, path: str) -> str:
-    """GET from Envoy's admin: ``(host, port)`` over TCP, or a unix socket path."""
-    if isinstance(address, str | Path) and "/" in str(address):
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(2)
-        sock.connect(str(address))
-        conn = http.client.HTTPConnection("localhost", timeout=2)
-        conn.sock = sock
-    else:
-        conn = http.client.HTTPConnection(address[0], address[1], timeout=2)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
+def admin_get(state_dir: Path, path: str) -> str:
+    """GET from the lab Envoy's admin, on its unix socket in the state directory."""
+    status, body = admin.admin_request(state_dir, path, timeout=2.0)
+    if status != 200:
+        raise RuntimeError(f"Envoy admin {path}: HTTP {status}")
+    return body
 
 
-# --- the actions: one small function each; what it did, or Skip ---------------------------------
+# --- the actions: one small function each; what it did, or NotNow--------------------------------
 
 
 def scale_out(lab: Lab, _rng: random.Random) -> str:
@@ -177,10 +161,6 @@ def rollout_restart(lab: Lab, _rng: random.Random) -> str:
 def proxy_restart(lab: Lab, _rng: random.Random) -> str:
     """The node's Envoy replaced as a cilium-envoy pod is: ``grpclab-lab rollout restart
     daemonset cilium-envoy -n kube-system`` (issue 18 part 1). A lab node without it skips."""
-    from grpclab.lab import cli
-
-    if "cilium-envoy" not in getattr(cli, "PROXY_DAEMONSETS", ()):
-        raise Skip("this grpclab-lab has no proxy restart (rollout restart daemonset cilium-envoy)")
     if time.time() + drain_s() > lab.chaos_end:
         # the replaced Envoy drains this long: it must be gone before the leftovers are counted
         raise NotNow(f"the old Envoy would still drain at the end ({drain_s():g} s)")
@@ -189,11 +169,8 @@ def proxy_restart(lab: Lab, _rng: random.Random) -> str:
 
 
 def drain_s() -> float:
-    """How long a replaced Envoy may drain before the node stops it (0: no proxy restart)."""
-    from grpclab.lab import envoyconfig
-
-    shutdown = getattr(envoyconfig, "PARENT_SHUTDOWN_S", None)
-    return 0.0 if shutdown is None else float(shutdown) + 5.0
+    """How long a replaced Envoy may drain before the node stops it."""
+    return float(envoyconfig.PARENT_SHUTDOWN_S) + 5.0
 
 
 ACTIONS: dict[str, Callable[[Lab, random.Random], str]] = {
@@ -268,8 +245,6 @@ def take(lab: Lab, rng: random.Random, kinds: list[str]) -> soak.Taken:
         start = time.time()
         try:
             detail = ACTIONS[kind](lab, rng)
-        except Skip as why:
-            return soak.Taken(kind, start, time.time(), skipped=str(why))
         except NotNow as why:
             kinds.remove(kind)
             if not kinds:

@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from ansible_cli import ROOT
-from test_lab_playbooks import CILIUM_STATE, NETWORKS, playbook
+from ansible_cli import ROOT, run_tool
+from test_lab_playbooks import BASELINE_STATE, CILIUM_STATE, NETWORKS, STATE_ROOT, playbook, status
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +150,44 @@ def test_max_age_rotates_and_without_age_is_pinned_in_one_line():
     assert re.search(r"msg: .rotating not met: 0 of 4 connections moved replica", broken.output), (
         broken
     )
+
+
+# churn.yml spans both clusters: each one's networks, by the cluster's CNI
+BOTH_NETWORKS = tuple(
+    f"grpclab_lab_{kind}_network={{{{ '{NETWORKS['cilium'][i]}' if grpclab_cni == 'cilium' "
+    f"else '{NETWORKS['baseline'][i]}' }}}}"
+    for i, kind in enumerate(("pod", "service"))
+)
+
+
+def test_a_proxy_restart_keeps_every_remedys_promise_in_one_matrix_run(tmp_path):
+    # issue 18 part 1: the matrix's proxy-restart for every remedy, in one play (short runs)
+    args = ["playbooks/churn.yml", "-e", f"grpclab_state_root={STATE_ROOT}"]
+    for item in (*BOTH_NETWORKS, "churn_actions=proxy-restart", "churn_duration=5", "churn_at=2"):
+        args += ["-e", item]
+    done = run_tool("ansible-playbook", *args, "-e", f"churn_reports_dir={tmp_path}")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, fatal(output)
+    (report,) = tmp_path.glob("*/report.json")
+    runs = {r["remedy"]: r for r in json.loads(report.read_text())["runs"]}
+    assert set(runs) == {
+        "baseline",
+        "max-age",
+        "cilium",
+        "cilium-l4",
+        "client-side",
+        "client-side-max-age",
+    }
+    for run in runs.values():
+        assert run["action"] == "proxy-restart" and run["passed"], run["summary"]
+    # the L4 paths: every connection survived on its replica, and nothing failed
+    for remedy in ("baseline", "cilium-l4"):
+        figures = runs[remedy]["figures"]
+        assert figures["moved"] == 0 and figures["failed_calls"] == 0, runs[remedy]["summary"]
+        assert "every connection kept its replica (4 of 4)" in runs[remedy]["summary"]
+    # each cluster's Envoy was hot restarted once per run on it (baseline: baseline and max-age;
+    # cilium: cilium, cilium-l4 and both client-side runs); the last one replaced still drains (it
+    # keeps L4 connections for envoyconfig.PARENT_SHUTDOWN_S)
+    assert status(BASELINE_STATE)["node"]["envoy_epoch"] == 2, status(BASELINE_STATE)["node"]
+    node = status(CILIUM_STATE)["node"]
+    assert node["envoy_epoch"] == 4 and len(node["envoy_draining"]) == 1, node

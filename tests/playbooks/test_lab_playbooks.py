@@ -179,7 +179,8 @@ def lab_from_nothing():
         ),
         (
             "grpclab_lab_pod_network=10.0.0",
-            'are loopback /24s given as their first three octets (127.x.y), not "10.0.0"',
+            "grpclab_lab_pod_network and grpclab_lab_service_network are loopback /24s "
+            "(127.x.y), not 10.0.0 and",
         ),
     ],
 )

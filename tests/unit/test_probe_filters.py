@@ -16,6 +16,7 @@ from ansible_cli import ROOT
 sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
 from churn_lab_argv import churn_lab_argv
 from churn_runs import churn_runs
+from daemonset_settled import daemonset_settled
 from deployment_settled import deployment_settled
 from probe_argv import probe_argv
 from probe_background import background_script, probe_background
@@ -181,10 +182,40 @@ def test_the_lab_action_argv():
         "-n",
         "ns",
     ]
+    # the proxy's DaemonSet, in kube-system: on the lab, the node's Envoy
+    assert churn_lab_argv("proxy-restart", "py", "/s", "d", "ns", proxy="kube-proxy") == [
+        *head,
+        *("rollout", "restart", "daemonset", "kube-proxy", "-n", "kube-system"),
+    ]
     crash = churn_lab_argv("crash", "py", "/s", "d", "ns", victim={"name": "p1", "pid": 42})
     assert crash[:2] == ["py", "-c"] and crash[-1] == "42"
     with pytest.raises(AnsibleFilterError, match="no churn action 'nap'"):
         churn_lab_argv("nap", "py", "/s", "d", "ns")
+
+
+def daemonset(generation=2, observed=2, desired=3, **status):
+    counts = {
+        "desiredNumberScheduled": desired,
+        "updatedNumberScheduled": desired,
+        "numberAvailable": desired,
+        "numberReady": desired,
+        **status,
+    }
+    return {
+        "metadata": {"generation": generation},
+        "status": {"observedGeneration": observed, **counts},
+    }
+
+
+def test_a_daemonset_is_settled_only_when_every_node_runs_a_new_ready_pod():
+    # proxy-restart's wait on kind and existing (cilium-envoy, cilium, kube-proxy)
+    assert daemonset_settled(daemonset())
+    assert not daemonset_settled(daemonset(observed=1))  # the controller has not seen it yet
+    assert not daemonset_settled(daemonset(updatedNumberScheduled=2))  # an old pod on a node
+    assert not daemonset_settled(daemonset(numberReady=2))  # the new pod not ready yet
+    assert not daemonset_settled(daemonset(numberAvailable=2))
+    assert not daemonset_settled(daemonset(desired=0))  # nothing scheduled: no proxy runs
+    assert not daemonset_settled(None)
 
 
 MATRIX = yaml.safe_load((ROOT / "playbooks/vars/churn_matrix.yml").read_text())["churn_matrix"]
@@ -192,7 +223,7 @@ MATRIX = yaml.safe_load((ROOT / "playbooks/vars/churn_matrix.yml").read_text())[
 
 def test_the_matrix_runs_every_remedy_against_every_action():
     runs = churn_runs(MATRIX)
-    assert len(runs) == 18
+    assert len(runs) == 24  # 6 remedies x 4 actions
     assert [(r["remedy"], r["action"]) for r in runs[:3]] == [
         ("baseline", "scale-out"),
         ("baseline", "delete-pod"),
@@ -214,6 +245,8 @@ def test_the_matrix_runs_every_remedy_against_every_action():
     assert by["client-side", "scale-out"]["duration"] == 10
     assert by["client-side-max-age", "delete-pod"]["scenario"] == "client-side"
     assert by["max-age", "scale-out"]["max_age"] == "scenario"
+    # proxy-restart promises no rotation and waits for no re-resolution: a plain run
+    assert {r["duration"] for r in runs if r["action"] == "proxy-restart"} == {10}
 
 
 def test_a_remedy_or_an_action_is_one_entry():
@@ -223,7 +256,7 @@ def test_a_remedy_or_an_action_is_one_entry():
         "remedies": [*MATRIX["remedies"], {"remedy": "cilium-fast", "scenario": "cilium", "at": 1}],
     }
     runs = churn_runs(matrix)
-    assert len(runs) == 7 * 4
+    assert len(runs) == 7 * 5
     assert {r["at"] for r in runs if r["remedy"] == "cilium-fast"} == {1}
 
 

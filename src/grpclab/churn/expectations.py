@@ -12,6 +12,7 @@ from grpclab.churn.figures import (
     ACTIONS,
     FAILED_CALLS,
     FAIR,
+    KEPT,
     REACH_ALL,
     REACH_NEVER,
     RECOVERY,
@@ -22,6 +23,7 @@ from grpclab.churn.figures import (
     Figures,
     measure,
 )
+from grpclab.churn.proxyrestart import kept_seen, proxy_restart
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class Budgets:
     graceful_failed_calls: int | None = None
     l7_graceful_failed_calls: int | None = None  # the same through cilium's Envoy (cilium#34991)
     crash_failed_calls: int | None = None  # SIGKILL: calls in flight fail; how many is the figure
+    # proxy-restart: no call fails where the restarted proxy is not in the path (proxyrestart)
+    proxy_failed_calls: int | None = 0
+    l7_proxy_failed_calls: int | None = None  # cilium: the replaced Envoy drains; measured
     min_share: float = 0.5  # fair: each replica gets at least this fraction of its fair share
     fair_window_s: int = 2  # fair: shares are taken over windows of this many seconds
 
@@ -189,6 +194,9 @@ def expectations(remedy: str, action: str, budgets: Budgets | None = None) -> li
             )
         expect(FAILED_CALLS, b.added_failed_calls, "adding replicas fails no call")
         return out
+    if action == "proxy-restart":
+        proxy_restart(remedy, b, expect)
+        return out
 
     if action == "crash":
         expect(
@@ -311,6 +319,8 @@ def _check(exp: Expectation, fig: Figures) -> Check:
             else f"shares fair after {_s(fig.fair_s)}"
         )
         ok = fig.fair_s is not None and (budget is None or fig.fair_s <= budget)
+    elif exp.metric == KEPT:
+        seen, ok = kept_seen(fig, budget)
     elif exp.metric == FAILED_CALLS:
         n = fig.failed_calls
         seen = (
@@ -342,6 +352,7 @@ def _promise(exp: Expectation) -> str:
         FAIR: f"fair shares within {budget} s",
         FAILED_CALLS: "no failed call" if exp.budget == 0 else f"at most {budget} failed calls",
         RECOVERY: f"calls to succeed again on every connection within {budget} s",
+        KEPT: "every connection to keep its replica",
     }[exp.metric]
 
 

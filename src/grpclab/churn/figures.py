@@ -12,7 +12,7 @@ from typing import Any
 OK = "OK"
 
 REMEDIES = ("baseline", "max-age", "cilium", "cilium-l4", "client-side", "client-side-max-age")
-ACTIONS = ("scale-out", "scale-in", "delete-pod", "crash", "rollout-restart")
+ACTIONS = ("scale-out", "scale-in", "delete-pod", "crash", "rollout-restart", "proxy-restart")
 
 # metrics an expectation can hold a figure against
 REACH_ALL = "reach_all"  # every connection reached every new replica within the budget (s)
@@ -24,6 +24,9 @@ SPREAD = "spread"
 FAIR = "fair"  # shares within the fair-share tolerance, for good, within the budget (s)
 FAILED_CALLS = "failed_calls"  # calls failed from the action on, at most the budget
 RECOVERY = "recovery"  # calls succeed again on every connection within the budget (s)
+# every connection stays on the replica it had at the action: an L4 connection that survived
+# (one that broke and reconnected is balanced again, to a replica picked at random)
+KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Figures:
     recovery_s: float | None  # calls succeed again on every connection (0: nothing failed)
     connections: int
     calls: int
+    # connections answered by another replica after the action than the one they had at it
+    moved: int = 0
 
     @property
     def all_reached_s(self) -> float | None:
@@ -170,6 +175,21 @@ def recovery_time(timeline: Mapping[str, Any], at_s: float) -> float | None:
     return worst
 
 
+def moved_connections(timeline: Mapping[str, Any], at_s: float) -> int:
+    """Connections whose successful calls after ``at_s`` came from another replica than their
+    last successful call before it."""
+    at_action: dict[int, str | None] = {}
+    moved: set[int] = set()
+    for t, conn, replica, status in _calls(timeline):
+        if status != OK:
+            continue
+        if t < at_s:
+            at_action[conn] = replica
+        elif conn in at_action and replica != at_action[conn]:
+            moved.add(conn)
+    return len(moved)
+
+
 def measure(
     timeline: Mapping[str, Any], action: Action, min_share: float = 0.5, window_s: int = 2
 ) -> Figures:
@@ -197,6 +217,7 @@ def measure(
         recovery_s=recovery_time(timeline, action.at_s),
         connections=len(conns),
         calls=len(calls),
+        moved=moved_connections(timeline, action.at_s),
     )
 
 

@@ -74,6 +74,15 @@ def admin_status(state_dir: Path, path: str = "/ready", timeout: float = 1.0) ->
         return f"unreachable ({error.strerror or error})"
 
 
+def admin_text(state_dir: Path, path: str, timeout: float = 1.0) -> str:
+    """The body of a successful GET on the admin socket, else the status or the error as text."""
+    try:
+        status, body = admin_request(state_dir, path, timeout=timeout)
+    except OSError as error:
+        return f"unreachable ({error.strerror or error})"
+    return body if status == 200 else str(status)
+
+
 def _user(uid: int) -> str:
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"

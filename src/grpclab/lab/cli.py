@@ -75,9 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("name")
     scale.add_argument("--replicas", type=int, required=True)
     scale.add_argument("-n", "--namespace")
-    rollout = command("rollout", "restart a Deployment, or wait for its rollout")
+    rollout = command(
+        "rollout", "restart a Deployment or the node's proxy (a DaemonSet), or wait for a rollout"
+    )
     rollout.add_argument("action", choices=["restart", "status"])
-    rollout.add_argument("kind", choices=["deployment"])
+    rollout.add_argument("kind", choices=["deployment", "daemonset"])
     rollout.add_argument("name")
     rollout.add_argument("-n", "--namespace")
     rollout.add_argument("--timeout", type=float, default=300.0)
@@ -85,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- tables ----------------------------------------------------------------------------------
+
+
+# what the lab node's Envoy stands for: kube-proxy (baseline), cilium-envoy, cilium (Envoy in
+# the agent)
+PROXY_DAEMONSETS = ("kube-proxy", "cilium-envoy", "cilium")
 
 
 def _age(seconds: float) -> str:
@@ -322,6 +329,9 @@ def run(args: argparse.Namespace) -> int:
         _poke(state_dir, cluster)
         print(f"deployment.apps/{args.name} scaled")
         return OK
+    if args.kind == "daemonset":
+        restart = args.action == "restart"
+        return restart_proxy(state_dir, cluster, args.name, args.namespace, args.timeout, restart)
     if args.action == "restart":
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -334,6 +344,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"deployment.apps/{args.name} restarted")
         return OK
     return rollout_status(state_dir, cluster, args.name, args.namespace, args.timeout)
+
+
+def restart_proxy(
+    state_dir: Path, cluster: str, name: str, namespace: str | None, timeout: float, restart: bool
+) -> int:
+    """The node's proxy, as the DaemonSet that runs it (kube-proxy, cilium-envoy, or cilium
+    with Envoy in the agent): a hot restart of the node's Envoy, waited for until its new epoch
+    is live (the node answers the request once it is). Status: the node's Envoy is live."""
+    if name not in PROXY_DAEMONSETS or namespace not in (None, "kube-system"):
+        raise LabError(
+            f'daemonsets.apps "{name}" not found: the lab node runs '
+            f"{', '.join(PROXY_DAEMONSETS)} (in kube-system) as its Envoy"
+        )
+    status = clusterdir.read_status(state_dir, cluster)
+    epoch = int(status["node"].get("envoy_epoch") or 0)
+    if not restart:
+        print(f'daemon set "{name}" successfully rolled out (envoy epoch {epoch})')
+        return OK
+    clusterdir.send_request(state_dir, status, {"action": "proxy-restart"})
+    deadline = time.monotonic() + timeout
+    while int(clusterdir.read_status(state_dir, cluster)["node"].get("envoy_epoch") or 0) <= epoch:
+        status = clusterdir.read_status(state_dir, cluster)
+        if status["error"].startswith("proxy restart failed"):
+            raise LabError(status["error"])
+        if time.monotonic() > deadline:
+            print(f'daemon set "{name}" not restarted after {timeout:g}s', file=sys.stderr)
+            return NOT_MET
+        time.sleep(0.1)
+    print(f"daemonset.apps/{name} restarted")
+    return OK
 
 
 def _poke(state_dir: Path, cluster: str) -> None:

@@ -202,20 +202,40 @@ def static_bootstrap(
     }
 
 
+# The lab node's hot restart (proxy-restart, the way a cilium-envoy pod is replaced): the old
+# Envoy hands its listening sockets to the new one and drains. L7 (HTTP/2) connections get a
+# GOAWAY at once (immediate) and reconnect to the new Envoy; L4 (tcp_proxy) connections stay on
+# the old one until it is shut down, PARENT_SHUTDOWN_S after the restart: longer than a churn run,
+# as kube-proxy's conntrack keeps them. DRAIN_S also bounds a listener's drain when LDS removes or
+# changes it.
+DRAIN_S = 5
+PARENT_SHUTDOWN_S = 60
+
+
 def envoy_argv(
-    binary: str, config: str | Path, *, concurrency: int = 1, log_level: str = "warn"
+    binary: str,
+    config: str | Path,
+    *,
+    concurrency: int = 1,
+    log_level: str = "warn",
+    hot_restart: tuple[int, int, str] | None = None,
 ) -> list[str]:
-    """How grpclab runs Envoy (one worker, no hot restart: a restart is never needed)."""
-    return [
-        binary,
-        "-c",
-        str(config),
-        "--concurrency",
-        str(concurrency),
-        "--disable-hot-restart",
-        "--log-level",
-        log_level,
-    ]
+    """How grpclab runs Envoy: one worker; no hot restart, unless ``hot_restart`` gives
+    (base id, restart epoch, socket path): the lab node's Envoy."""
+    argv = [binary, "-c", str(config), "--concurrency", str(concurrency)]
+    if hot_restart is None:
+        argv.append("--disable-hot-restart")
+    else:
+        base_id, epoch, socket_path = hot_restart
+        argv += [
+            *("--base-id", str(base_id), "--restart-epoch", str(epoch)),
+            *("--socket-path", socket_path, "--socket-mode", "600"),
+            *("--drain-strategy", "immediate", "--drain-time-s", str(DRAIN_S)),
+            *("--parent-shutdown-time-s", str(PARENT_SHUTDOWN_S)),
+            # a restarted child (its process died) finds no parent: it starts as it would
+            "--skip-hot-restart-on-no-parent",
+        ]
+    return [*argv, "--log-level", log_level]
 
 
 def find_envoy_binary() -> str | None:

@@ -145,6 +145,12 @@ class Node(NodeLifecycle):
             except (OSError, ValueError):
                 continue
             path.unlink(missing_ok=True)
+            if request.get("action") == "proxy-restart":
+                try:
+                    self.restart_envoy()
+                except LabError as error:
+                    self.error = f"proxy restart failed: {error}"
+                    log(self.error)
             if request.get("action") == "delete-pod":
                 pod = self.pods.get(str(request.get("pod")))
                 if pod and not pod.terminating:
@@ -273,6 +279,8 @@ class Node(NodeLifecycle):
                 "pid": os.getpid(),
                 "started": self.started,
                 "envoy_pid": self.envoy.pid if self.envoy else None,
+                "envoy_epoch": self.envoy_epoch,
+                "envoy_draining": [p.pid for p in self.draining if p.pid and not p.finished],
                 "cluster": self.config.name,
             },
             "manifests": self.desired.fingerprint,

@@ -10,22 +10,57 @@ Envoy and the DNS, and removes status.json.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
+import signal
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grpclab.lab import admin, dns, manifests, pidfiles, pods, processes, xds
 from grpclab.lab import cluster as clusterdir
-from grpclab.lab.envoyconfig import envoy_argv
+from grpclab.lab.envoyconfig import PARENT_SHUTDOWN_S, envoy_argv
 from grpclab.lab.errors import LabError
 from grpclab.lab.ipam import Ipam, load_json
 from grpclab.lab.preflight import address_problem
 
 ENVOY_START_TIMEOUT = 30.0
+# Envoy's hot restart: its socket (relative to Envoy's working directory, the state directory:
+# a unix socket path is at most 107 bytes) and its shared memory, named machine-wide after the
+# base id (Envoy adds _parent_<id*10+epoch> and friends, and /dev/shm/envoy_shared_memory_<id*10>)
+HOT_RESTART_SOCKET = "envoy/hot-restart"
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def hot_restart_base_id(state_dir: Path) -> int:
+    """The cluster's own base id, kept in envoy/base-id: epoch 0 unlinks the shared memory of its
+    id, so a new id is the first one, from a hash of the state directory, not in use."""
+    path = state_dir / "envoy" / "base-id"
+    with contextlib.suppress(OSError, ValueError):
+        return int(path.read_text())
+    first = 1000 + zlib.crc32(str(state_dir.resolve()).encode()) % 100_000
+    base = next(
+        b
+        for b in range(first, first + 1000)
+        if not (SHARED_MEMORY / f"envoy_shared_memory_{b * 10}").exists()
+    )
+    path.write_text(f"{base}\n")
+    return base
+
+
+def envoy_epoch(admin_info: str) -> str:
+    """``LIVE <epoch>`` from Envoy's /server_info, else what it says (the old Envoy still
+    answers on the admin address until the new one takes it over)."""
+    try:
+        info = json.loads(admin_info)
+        return f"{info['state']} {info['command_line_options']['restart_epoch']}"
+    except (ValueError, KeyError, TypeError):
+        return admin_info[:80]
 
 
 def log(message: str) -> None:
@@ -61,6 +96,9 @@ class NodeLifecycle:
         self.xds = xds.XdsFiles(state_dir / "envoy")
         self.dns: dns.ClusterDns | None = None
         self.envoy: pods.Pod | None = None
+        self.envoy_epoch = 0
+        self.draining: list[pods.Pod] = []  # replaced Envoys, until the new one shuts them down
+        self.base_id = 0
         self.started = time.time()
         self.last_status = ""
         self.base_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -85,10 +123,11 @@ class NodeLifecycle:
         self.take_lock()
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         orphans = pods.clean_orphans(self.pods_dir)
-        envoy_record = pidfiles.live_record(self.state_dir, "envoy")
-        if envoy_record is not None:
-            pidfiles.stop(envoy_record, 5)
-            orphans.append("envoy")
+        for name in pidfiles.recorded_names(self.state_dir, "envoy*"):
+            envoy_record = pidfiles.live_record(self.state_dir, name)
+            if envoy_record is not None:
+                pidfiles.stop(envoy_record, 5)
+                orphans.append(name)
         if orphans:
             log(f"cleaned up what a previous node left running: {', '.join(orphans)}")
         problem = address_problem("{}:{}".format(*self.config.dns))
@@ -103,18 +142,20 @@ class NodeLifecycle:
             ) from None
         self.dns.start()
         bootstrap = self.xds.prepare(admin.admin_address(self.state_dir))
+        self.base_id = hot_restart_base_id(self.state_dir)
         self._start_envoy(bootstrap)
         (self.state_dir / "requests").mkdir(exist_ok=True)
         for stale in (self.state_dir / "requests").glob("*.json"):
             stale.unlink()
         log(f"node of cluster {self.config.name} up (pid {os.getpid()})")
 
-    def _start_envoy(self, bootstrap: Path) -> None:
+    def _start_envoy(self, bootstrap: Path, epoch: int = 0) -> None:
         argv = envoy_argv(
             self.config.envoy_binary,
             bootstrap,
             concurrency=self.config.envoy_concurrency,
             log_level=self.config.envoy_log_level,
+            hot_restart=(self.base_id, epoch, HOT_RESTART_SOCKET),
         )
         proxy = manifests.Deployment(
             name="envoy",
@@ -140,14 +181,32 @@ class NodeLifecycle:
         self.envoy.start()
         envoy = self.envoy
         ready, state = processes.wait_ready(
-            lambda: admin.admin_status(self.state_dir, "/ready"),
-            "200",
+            lambda: envoy_epoch(admin.admin_text(self.state_dir, "/server_info")),
+            f"LIVE {epoch}",
             timeout=ENVOY_START_TIMEOUT,
             alive=lambda: envoy.restarts < 2 and not envoy.last_error,
         )
         if not ready:
             tail = pidfiles.log_tail(pidfiles.log_path(self.state_dir, "envoy"), 1)
             raise LabError(f"envoy did not start ({envoy.last_error or state}): {tail}")
+        self.envoy_epoch = epoch
+
+    def restart_envoy(self) -> None:
+        """proxy-restart: the next epoch takes the listeners over (hot restart), the old Envoy
+        drains until the new one shuts it down; killed if it outlives that by 5 s."""
+        self.draining = [pod for pod in self.draining if not pod.finished]
+        old = self.envoy
+        if old is not None:
+            retired = f"envoy-draining-{self.envoy_epoch}"
+            with contextlib.suppress(FileNotFoundError):
+                pidfiles.pid_path(self.state_dir, old.name).replace(
+                    pidfiles.pid_path(self.state_dir, retired)
+                )
+            old.name = retired
+            old.drain(PARENT_SHUTDOWN_S + 5)
+            self.draining.append(old)
+        log(f"proxy restart: envoy epoch {self.envoy_epoch + 1} takes over")
+        self._start_envoy(self.xds.bootstrap_path, self.envoy_epoch + 1)
 
     def poke(self) -> None:
         self.wake.set()
@@ -159,14 +218,27 @@ class NodeLifecycle:
         self.publish()
         for pod in list(self.pods.values()):
             pod.join()
-        if self.envoy:
-            self.envoy.terminate()
-            self.envoy.join()
+        for envoy in [*self.draining, self.envoy]:
+            if envoy:
+                envoy.terminate()
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    os.kill(envoy.pid, signal.SIGTERM)  # a draining one is left alone otherwise
+        for envoy in [*self.draining, self.envoy]:
+            if envoy:
+                envoy.join()
+        self._remove_hot_restart_files()
         admin.admin_socket(self.state_dir).unlink(missing_ok=True)
         if self.dns:
             self.dns.stop()
         (self.state_dir / clusterdir.STATUS).unlink(missing_ok=True)
         log("stopped")
+
+    def _remove_hot_restart_files(self) -> None:
+        """Envoy leaves its hot restart sockets and shared memory behind: the last one out."""
+        for path in (self.state_dir / HOT_RESTART_SOCKET).parent.glob("hot-restart_*"):
+            path.unlink(missing_ok=True)
+        if self.base_id:
+            (SHARED_MEMORY / f"envoy_shared_memory_{self.base_id * 10}").unlink(missing_ok=True)
 
     def publish(self) -> None:
         """Publish the endpoints and the status: the reconcile loop's part (``node.Node``)."""

@@ -103,6 +103,7 @@ class Pod:
     pid: int | None = None
     last_error: str = ""
     ready_at: float = 0.0  # time.time() of the last turn to Ready
+    drain_s: float | None = None  # drain(): terminating sends no SIGTERM, SIGKILL after this
 
     def __post_init__(self) -> None:
         self.template_hash = self.deployment.template_hash
@@ -121,6 +122,12 @@ class Pod:
         self.terminating = True
         self.ready = False
         self._wake()
+
+    def drain(self, seconds: float) -> None:
+        """Terminate a process another one shuts down (a hot-restarted Envoy's parent): no
+        SIGTERM, no restart, SIGKILL only if it still runs ``seconds`` from now."""
+        self.drain_s = seconds
+        self.terminate()
 
     @property
     def phase(self) -> str:
@@ -222,9 +229,12 @@ class Pod:
             while True:
                 now = time.monotonic()
                 if self.terminating and term_deadline is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, signal.SIGTERM)
-                    term_deadline = now + deployment.grace
+                    if self.drain_s is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(process.pid, signal.SIGTERM)
+                    term_deadline = now + (
+                        deployment.grace if self.drain_s is None else self.drain_s
+                    )
                 if term_deadline is not None:
                     if now >= term_deadline:
                         with contextlib.suppress(ProcessLookupError):

@@ -15,8 +15,10 @@ name: churn_lab_argv
 short_description: The argv that takes a churn action on a lab cluster
 version_added: 2.0.0
 description:
-  - scale-out, scale-in, delete-pod and rollout-restart through the lab node's command line
-    (C(python -m grpclab.lab)); crash is SIGKILL of the victim pod's process.
+  - scale-out, scale-in, delete-pod, rollout-restart and proxy-restart through the lab node's
+    command line (C(python -m grpclab.lab)); crash is SIGKILL of the victim pod's process.
+  - proxy-restart restarts the DaemonSet O(proxy) in kube-system, which on the lab is the node's
+    Envoy (a hot restart).
 options:
   _input:
     description: The action.
@@ -44,6 +46,10 @@ options:
   victim:
     description: The pod acted on (delete-pod, crash), as the lab node lists it (name, pid).
     type: dict
+  proxy:
+    description: The proxy's DaemonSet (proxy-restart) - kube-proxy, cilium-envoy or cilium.
+    type: str
+    default: cilium-envoy
 author:
   - grpclab maintainers
 """
@@ -74,10 +80,14 @@ def churn_lab_argv(
     namespace: str,
     replicas: Any = None,
     victim: Mapping[str, Any] | None = None,
+    proxy: str = "cilium-envoy",
 ) -> list[str]:
     victim = victim or {}
+    lab = [python, "-m", "grpclab.lab", "--state-dir", state_dir]
     if action == "crash":
         return [python, "-c", KILL, str(victim["pid"])]
+    if action == "proxy-restart":
+        return [*lab, "rollout", "restart", "daemonset", proxy, "-n", "kube-system"]
     tails = {
         "scale-out": ["scale", "deployment", deployment, "--replicas", str(replicas)],
         "scale-in": ["scale", "deployment", deployment, "--replicas", str(replicas)],
@@ -86,8 +96,10 @@ def churn_lab_argv(
     }
     if action not in tails:
         known = ", ".join(tails)
-        raise AnsibleFilterError(f"no churn action {action!r} on the lab: {known} or crash")
-    return [python, "-m", "grpclab.lab", "--state-dir", state_dir, *tails[action], "-n", namespace]
+        raise AnsibleFilterError(
+            f"no churn action {action!r} on the lab: {known}, crash or proxy-restart"
+        )
+    return [*lab, *tails[action], "-n", namespace]
 
 
 class FilterModule:
