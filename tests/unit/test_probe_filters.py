@@ -209,6 +209,7 @@ def test_the_matrix_runs_every_remedy_against_every_action():
         "max_age": 0,
         "max_age_grace": 0,
         "budgets": {},
+        "cni": None,
     }
     assert by["client-side", "rollout-restart"]["duration"] != 10  # waits for re-resolution
     assert by["client-side", "scale-out"]["duration"] == 10
