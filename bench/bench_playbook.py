@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-PROBE_TASK = re.compile(r"grpc_probe : Run the probe against \S+ -+ ([0-9.]+)s")
+PROBE_TASK = re.compile(r"grpc_probe : Probe from the controller the Service \S+ -+ ([0-9.]+)s")
 RECAP = re.compile(
     r"^lab\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.MULTILINE
 )
