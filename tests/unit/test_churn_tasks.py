@@ -138,3 +138,27 @@ def test_each_lookup_is_written_once():
     ):
         where = [str(p.relative_to(ROOT)) for p, t in text.items() if needle in t]
         assert len(where) == 1 and sum(t.count(needle) for t in text.values()) == 1, (needle, where)
+
+
+def test_a_runs_server_age_outranks_the_scenario_definitions_left_by_earlier_runs():
+    # max-age.yml, read with include_vars, sets the server's age (3 s on the lab) and stays in
+    # the host's variables: as block variables (lower than include_vars) the next runs' own age
+    # (0) lost, and every run after max-age had its servers close connections every 3 s (cilium-l4
+    # scale-out then failed: connections moved to the new replicas). Include parameters rank
+    # above include_vars.
+    plays = yaml.safe_load((ROOT / "playbooks/churn.yml").read_text())
+    (include,) = [
+        task
+        for play in plays
+        for task in play.get("tasks") or []
+        if task.get("ansible.builtin.include_tasks") == "tasks/churn-run.yml"
+    ]
+    for name in (
+        "grpc_apps_server_max_connection_age",
+        "grpc_apps_server_max_connection_age_grace",
+        "churn_budgets",
+        "churn_action",
+    ):
+        assert name in include["vars"], name
+    for task in tasks(ROOT / "playbooks/tasks/churn-run.yml"):
+        assert "grpc_apps_server_max_connection_age" not in (task.get("vars") or {}), task["name"]

@@ -15,6 +15,7 @@ from ansible_cli import ROOT
 
 sys.path.insert(0, str(ROOT / "collections/ansible_collections/grpclab/lab/plugins/filter"))
 from churn_lab_argv import churn_lab_argv
+from churn_lanes import churn_lanes
 from churn_runs import churn_runs
 from daemonset_settled import daemonset_settled
 from deployment_settled import deployment_settled
@@ -240,6 +241,7 @@ def test_the_matrix_runs_every_remedy_against_every_action():
         "max_age": 0,
         "max_age_grace": 0,
         "budgets": {},
+        "cni": None,
     }
     assert by["client-side", "rollout-restart"]["duration"] != 10  # waits for re-resolution
     assert by["client-side", "scale-out"]["duration"] == 10
@@ -332,3 +334,58 @@ def test_any_service_options_in_the_probes_flag_names():
 def test_json_text_data_is_passed_as_it_is():
     argv = probe_argv("t:1", ["p"], {**SETTINGS, "data": '{"name": "x"}'})
     assert argv[argv.index("-d") + 1] == '{"name": "x"}'
+
+
+SCENARIO_CNI = {
+    "baseline": "default",
+    "max-age": "default",
+    "cilium": "cilium",
+    "cilium-l4": "cilium",
+    "client-side": "cilium",
+}
+TWO_CLUSTERS = {
+    "default": {"name": "grpclab-baseline", "key": "b/kubeconfig kind-grpclab-baseline"},
+    "cilium": {"name": "grpclab-cilium", "key": "c/kubeconfig kind-grpclab-cilium"},
+}
+
+
+def test_the_matrix_is_one_lane_per_cluster_each_in_the_matrix_order():
+    runs = churn_runs(MATRIX)
+    lanes = churn_lanes(runs, SCENARIO_CNI, TWO_CLUSTERS)
+    assert [lane["name"] for lane in lanes] == ["grpclab-baseline", "grpclab-cilium"]
+    baseline, cilium = (lane["runs"] for lane in lanes)
+    # client-side takes the baseline cluster (its cni in the matrix), client-side-max-age its
+    # scenario's: the lanes even out
+    assert list(dict.fromkeys(r["remedy"] for r in baseline)) == [
+        "baseline",
+        "max-age",
+        "client-side",
+    ]
+    assert list(dict.fromkeys(r["remedy"] for r in cilium)) == [
+        "cilium",
+        "cilium-l4",
+        "client-side-max-age",
+    ]
+    assert {r["cni"] for r in baseline} == {"default"} and {r["cni"] for r in cilium} == {"cilium"}
+    # every run once, with its place in the matrix
+    indexes = sorted(r["index"] for lane in lanes for r in lane["runs"])
+    assert indexes == list(range(len(runs)))
+    for lane in lanes:
+        assert [r["index"] for r in lane["runs"]] == sorted(r["index"] for r in lane["runs"])
+        assert all(runs[r["index"]]["remedy"] == r["remedy"] for r in lane["runs"])
+
+
+def test_two_cnis_on_one_real_cluster_are_one_lane():
+    # an existing cluster: one kubeconfig and context for both CNIs
+    same = {cni: {"name": f"grpclab-{cni}", "key": "~/.kube/x grpclab"} for cni in TWO_CLUSTERS}
+    runs = churn_runs(MATRIX)
+    (lane,) = churn_lanes(runs, SCENARIO_CNI, same)
+    assert lane["name"] == "grpclab-default+grpclab-cilium"
+    assert [r["index"] for r in lane["runs"]] == list(range(len(runs)))
+
+
+def test_a_run_whose_cluster_is_unknown_is_refused():
+    with pytest.raises(AnsibleFilterError, match="baseline scale-out: no CNI known"):
+        churn_lanes(churn_runs(MATRIX), {}, TWO_CLUSTERS)
+    with pytest.raises(AnsibleFilterError, match="no cluster known for CNI default"):
+        churn_lanes(churn_runs(MATRIX), SCENARIO_CNI, {"cilium": TWO_CLUSTERS["cilium"]})

@@ -52,7 +52,8 @@ RETURN = r"""
 _value:
   description: >-
     The runs, in the matrix's order: remedy, scenario, action, at, duration, connections,
-    max_age, max_age_grace, budgets.
+    max_age, max_age_grace, budgets, cni (the remedy's C(cni): the CNI of the cluster its runs
+    take; none, the scenario's).
   type: list
   elements: dict
 """
@@ -106,6 +107,7 @@ def churn_runs(
                     "action": action,
                     **run,
                     "budgets": dict(run["budgets"] or {}),
+                    "cni": entry.get("cni"),
                 }
             )
     return runs

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.grpclab.lab.plugins.module_utils.grpclab_package import import_grpclab
 from ansible_collections.grpclab.lab.plugins.module_utils.report_folder import report_folder_options
@@ -26,7 +29,15 @@ options:
       The scenario outcomes of the churn runs (scenario, platform, cluster, result, error).
     type: list
     elements: dict
-    required: true
+    default: []
+  run_files:
+    description: >-
+      Files on the controller that each hold one more scenario outcome (JSON), read after
+      O(runs), in the order given. A play with many runs keeps each run's timeline in a file
+      instead of in its facts, which every later task would copy.
+    type: list
+    elements: path
+    default: []
   title:
     description: The report's title.
     type: str
@@ -71,7 +82,8 @@ failures:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "runs": {"type": "list", "elements": "dict", "required": True},
+            "runs": {"type": "list", "elements": "dict", "default": []},
+            "run_files": {"type": "list", "elements": "path", "default": []},
             **report_folder_options("grpclab churn"),
         },
         supports_check_mode=True,
@@ -79,14 +91,17 @@ def main() -> None:
     churn = import_grpclab(module, "report.churn")
     params = module.params
     try:
+        runs = list(params["runs"]) + [
+            json.loads(Path(path).read_text(encoding="utf-8")) for path in params["run_files"]
+        ]
         if module.check_mode:
             folder, document = (
                 None,
-                churn.build_churn_report(params["runs"], params["title"], params["versions"]),
+                churn.build_churn_report(runs, params["title"], params["versions"]),
             )
         else:
             folder, document = churn.write_churn_report(
-                params["runs"],
+                runs,
                 params["base"],
                 directory=params["directory"],
                 title=params["title"],
