@@ -81,6 +81,21 @@ def test_second_run_changes_nothing(node: LabNode, prometheus: Prometheus) -> No
     assert watch_pods(node) == pods  # the same pod, not restarted
 
 
+def test_a_watch_target_naming_the_service_is_looked_up_on_the_lab_node(
+    node: LabNode, prometheus: Prometheus
+) -> None:
+    # <service>.<namespace>:<port> as a user names their Service: the same ClusterIP, the same pod
+    pods = watch_pods(node)
+    rc, output = watch_play("watch_target=grpc-server.grpc-server:50051")
+    assert rc == 0, output[-3000:]
+    assert recap(output)["changed"] == 0, output[-3000:]
+    assert watch_pods(node) == pods
+    rc, output = watch_play("watch_target=orders.shop:50051")
+    assert rc == 2, output[-3000:]
+    assert "Service orders not found in namespace shop of lab cluster grpclab-cilium" in output
+    assert watch_pods(node) == pods  # nothing changed
+
+
 def test_lb_l7_off_fires_grpc_traffic_pinned_and_on_again_resolves_it(
     node: LabNode, prometheus: Prometheus
 ) -> None:

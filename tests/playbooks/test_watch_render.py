@@ -6,6 +6,7 @@ there) against what kube-prometheus-stack needs of it. Nothing is applied."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -80,3 +81,73 @@ def test_the_monitor_manifests_are_valid_and_scrapeable(tmp_path: Path, inventor
             (ROOT / "inventories/existing/group_vars/grpclab/cluster.yml").read_text()
         )
         assert container["image"] == inventory_vars["grpc_apps_image"]
+
+
+def test_a_users_service_with_tls_files_in_a_read_only_secret(tmp_path: Path) -> None:
+    # the monitor aimed at your Service: its method, request, identity and TLS, as the probe's flags
+    files = {}
+    for name, text in (("ca", "CA PEM\n"), ("cert", "CERT PEM\n"), ("key", "KEY PEM\n")):
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(text)
+    objects = render(
+        tmp_path / "out", "existing",
+        watch_target="orders.shop:50051", watch_call="shop.Orders/Get", watch_data={"id": 7},
+        watch_identity=["field:servedBy.pod", "header:x-pod~^(.*)$"], watch_replicas=4,
+        watch_cacert=str(files["ca"]), watch_cert=str(files["cert"]), watch_key=str(files["key"]),
+        watch_server_name="orders.example", watch_authority="orders.example:443",
+    )  # fmt: skip
+    secret = objects[("Secret", "grpclab-watch-tls")]
+    deployment = objects[("Deployment", "grpclab-watch")]
+    for doc in (secret, deployment):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+        "ca.crt": "CA PEM\n",
+        "tls.crt": "CERT PEM\n",
+        "tls.key": "KEY PEM\n",
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    argv = container["command"]
+    assert argv[argv.index("--target") + 1] == "orders.shop.svc.cluster.local:50051"
+    assert argv[argv.index("--replicas") + 1] == "4"
+    assert argv[argv.index("--metrics-address") :] == [
+        "--metrics-address", "$(POD_IP):9102",
+        "--call", "shop.Orders/Get",
+        "-d", '{"id":7}',
+        "--identity", "field:servedBy.pod",
+        "--identity", "header:x-pod~^(.*)$",
+        "--cacert", "/etc/grpclab-watch/tls/ca.crt",
+        "--cert", "/etc/grpclab-watch/tls/tls.crt",
+        "--key", "/etc/grpclab-watch/tls/tls.key",
+        "--server-name", "orders.example",
+        "--authority", "orders.example:443",
+    ]  # fmt: skip
+    assert not any("PEM" in arg for arg in argv)  # the files' content only in the Secret
+    assert container["volumeMounts"] == [
+        {"name": "tls", "mountPath": "/etc/grpclab-watch/tls", "readOnly": True}
+    ]
+    assert pod["volumes"] == [
+        {"name": "tls", "secret": {"secretName": "grpclab-watch-tls", "defaultMode": 0o440}}
+    ]
+    # least privilege, as the verify probe pod
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def test_a_watch_identity_of_peer_fails_with_one_line_and_renders_nothing(tmp_path: Path) -> None:
+    run = run_tool(
+        "ansible-playbook", "-i", "inventories/kind", str(PLAYBOOK),
+        "-e", json.dumps({"grpclab_state_dir": str(tmp_path), "watch_target": "orders.shop:50051",
+                          "watch_identity": ["peer"]}),
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout[-3000:]
+    assert "watch_identity peer: --identity peer counts whole connections" in run.stdout
+    assert not (tmp_path / "manifests").exists()
