@@ -76,19 +76,24 @@ def open_channels(
     A refused connection is waited for: the target may be starting.
     """
     transport = transport or Transport()
+    # the clock starts before the first channel connects: a connection ready after the deadline
+    # is late, however soon it is looked at
+    deadline = time.monotonic() + connect_timeout
     channels = [transport.channel(target, channel_options(lb)) for _ in range(count)]
     ready = [grpc.channel_ready_future(channel) for channel in channels]
     failing: set[int] = set()  # channels seen in TRANSIENT_FAILURE, cleared once looked at
+    ready_at: dict[int, float] = {}  # when each channel was seen READY
     watchers = []
     for index, channel in enumerate(channels):
 
         def watch(state: grpc.ChannelConnectivity, index: int = index) -> None:
             if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
                 failing.add(index)
+            elif state == grpc.ChannelConnectivity.READY:
+                ready_at.setdefault(index, time.monotonic())
 
         channel.subscribe(watch)
         watchers.append(watch)
-    deadline = time.monotonic() + connect_timeout
     try:
         for index, future in enumerate(ready):
             _wait_ready(
@@ -96,6 +101,7 @@ def open_channels(
                 channels[index],
                 index,
                 failing,
+                ready_at,
                 deadline,
                 connect_timeout,
                 transport,
@@ -121,6 +127,7 @@ def _wait_ready(
     channel: grpc.Channel,
     index: int,
     failing: set[int],
+    ready_at: dict[int, float],
     deadline: float,
     connect_timeout: float,
     transport: Transport,
@@ -131,9 +138,13 @@ def _wait_ready(
         left = deadline - time.monotonic()
         try:
             future.result(timeout=max(0.0, min(0.1, left)))
-            return
         except grpc.FutureTimeoutError:
             pass
+        else:
+            # READY is reported on gRPC's own thread, maybe after the future: then it is now
+            if ready_at.get(index, time.monotonic()) <= deadline:
+                return
+            raise ConnectError("connected late", index, False)
         if index in failing or left <= 0:
             failing.discard(index)
             # in TRANSIENT_FAILURE a call fails at once with the last error; before the
