@@ -22,26 +22,30 @@ import pytest
 from ansible_cli import recap, run_tool
 from browser import chromium
 from PIL import Image
-from report_helpers import md_table, md_verdicts, png_size
+from report_helpers import md_table, md_tables, md_verdicts, png_size
 
 from grpclab import report
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ["baseline", "cilium", "cilium-l4", "client-side"]
+SCENARIOS = ["baseline", "cilium", "cilium-l4", "client-side", "cilium-streams"]
 PROMISES = {
     "baseline": "pinned",
     "cilium": "spread",
     "cilium-l4": "pinned",
     "client-side": "spread",
+    "cilium-streams": "spread",
 }
 CLUSTERS = {
     "baseline": "grpclab-baseline",
     "cilium": "grpclab-cilium",
     "cilium-l4": "grpclab-cilium",
     "client-side": "grpclab-cilium",
+    "cilium-streams": "grpclab-cilium",
 }
-PLAYBOOK_TIMEOUT = 900  # seconds: four scenarios on a shared 2-core machine
+STREAMS_SENTENCE = "L7 spreads streams over replicas, never the messages of one stream"
+MESSAGES_PER_STREAM = 5  # cilium-streams asks MultiGreeter/sayHello for num_greetings 5
+PLAYBOOK_TIMEOUT = 900  # seconds: five scenarios on a shared 2-core machine
 
 
 @dataclass
@@ -94,7 +98,7 @@ def failing(tmp_path_factory: pytest.TempPathFactory, passing: CompareRun) -> Co
 # ------------------------------------------------------------------------------ passing run
 
 
-def test_compare_passes_and_writes_the_four_files(passing):
+def test_compare_passes_and_writes_the_files(passing):
     assert passing.done.returncode == 0, passing.explain()
     assert sorted(p.name for p in passing.folder.iterdir()) == sorted(report.FILES)
     assert recap(passing.done.stdout)["failed"] == 0
@@ -125,7 +129,9 @@ def test_report_json_validates_and_holds_every_result(passing):
         "cilium": [3, 3, 3, 3],
         "cilium-l4": [1, 1, 1, 1],
         "client-side": [3, 3, 3, 3],
+        "cilium-streams": [3, 3, 3, 3],
     }
+    assert [s["scenario"] for s in document["scenarios"] if s["streams"]] == ["cilium-streams"]
     versions = document["versions"]
     assert versions["platform"] == "lab"
     assert versions["grpcio"] and versions["grpclab"] and versions["python"]
@@ -134,7 +140,7 @@ def test_report_json_validates_and_holds_every_result(passing):
 
 def test_report_png_is_a_real_png_of_the_expected_size(passing):
     data = (passing.folder / "report.png").read_bytes()
-    assert png_size(data) == report.figure_size_px(4) == (1600, 1455)
+    assert png_size(data) == report.figure_size_px(5) == (1600, 1775)
     with Image.open(passing.folder / "report.png") as image:
         image.verify()  # the whole stream decodes: chunks and CRCs
         assert image.format == "PNG"
@@ -154,6 +160,33 @@ def test_markdown_verdicts_match_the_json_and_the_play_prints_the_table(passing)
     printed = passing.done.stdout.splitlines()
     for line in table:
         assert any(p.strip() == line for p in printed), f"not printed by the play: {line}"
+
+
+def test_the_streams_row_spreads_streams_and_keeps_each_stream_on_one_replica(passing):
+    """cilium probed with MultiGreeter/sayHello: each connection's streams reach every replica
+    (L7 per stream), and no stream's messages came from two replicas."""
+    row = passing.document["scenarios"][SCENARIOS.index("cilium-streams")]
+    assert row["result"]["call"]["method"].endswith("MultiGreeter/sayHello"), row["result"]["call"]
+    streams = row["streams"]
+    assert streams["kind"] == "server_streaming"
+    assert streams["split_streams"] == 0 and streams["one_replica_per_stream"] is True
+    per_replica = streams["per_replica"]
+    assert len(per_replica) == 3 and all(c["streams"] > 0 for c in per_replica.values())
+    assert sum(c["streams"] for c in per_replica.values()) == streams["streams"]
+    # every stream brought its 5 messages, all from the replica the stream was on
+    for counts in per_replica.values():
+        assert counts["messages"] == MESSAGES_PER_STREAM * counts["streams"]
+    assert streams["sentence"].startswith(f"{STREAMS_SENTENCE}: every stream on one replica")
+    # the same figures in report.md (the second table), printed by the play, and in the page
+    markdown = (passing.folder / "report.md").read_text()
+    table = md_tables(markdown)[1]
+    assert {r["replica"]: (int(r["streams"]), int(r["messages"])) for r in table} == {
+        name: (c["streams"], c["messages"]) for name, c in per_replica.items()
+    }
+    assert streams["sentence"] in markdown and streams["sentence"] in passing.done.stdout
+    page = (passing.folder / "report.html").read_text()
+    assert 'class="streams" data-scenario="cilium-streams"' in page
+    assert streams["sentence"] in page
 
 
 # ------------------------------------------------------------------------------ the browser
@@ -186,7 +219,7 @@ def test_report_html_loads_nothing_from_anywhere(passing):
 
 
 @pytest.mark.parametrize("which", ["passing", "failing"])
-def test_report_html_in_headless_chromium_shows_four_rows_and_the_picture(which, request, tmp_path):
+def test_report_html_in_headless_chromium_shows_every_row_and_the_picture(which, request, tmp_path):
     run: CompareRun = request.getfixturevalue(which)
     url = (run.folder / "report.html").as_uri()
     done = chromium(tmp_path / "profile", "--dump-dom", url)
@@ -246,21 +279,30 @@ def test_a_broken_promise_still_writes_the_report_and_fails_the_play(failing):
     stdout = failing.done.stdout
     # the report is written and shown before the play fails
     assert stdout.index(f"report: {failing.folder}") < stdout.index("did not keep their promise")
-    assert "1 of 4 scenarios did not keep their promise: cilium: FAIL: pinned, expected spread" in (
-        " ".join(stdout.split())
-    )
+    # without lb-l7 the streams are pinned as the calls are
+    printed = " ".join(stdout.split())
+    assert (
+        "2 of 5 scenarios did not keep their promise: cilium: FAIL: pinned, expected spread - "
+    ) in printed
+    assert "; cilium-streams: FAIL: pinned, expected spread - " in printed
 
 
 def test_a_broken_promise_is_marked_failed_in_every_file(failing):
     document = failing.document
     jsonschema.validate(document, report.load_schema("report"))
     assert document["passed"] is False
-    assert document["failed_scenarios"] == ["cilium"]
+    assert document["failed_scenarios"] == ["cilium", "cilium-streams"]
     cilium = document["scenarios"][1]
     assert (cilium["verdict"], cilium["observed"], cilium["passed"]) == ("fail", "pinned", False)
     assert cilium["replicas_reached_per_connection"] == [1, 1, 1, 1]
     assert "without lb-l7" in cilium["path"]
-    others = {s["scenario"]: s["verdict"] for s in document["scenarios"] if s is not cilium}
+    streams = document["scenarios"][4]
+    assert (streams["verdict"], streams["observed"]) == ("fail", "pinned")
+    assert streams["replicas_reached_per_connection"] == [1, 1, 1, 1]
+    assert streams["streams"]["split_streams"] == 0  # pinned or spread, a stream stays whole
+    others = {
+        s["scenario"]: s["verdict"] for s in document["scenarios"] if s not in (cilium, streams)
+    }
     assert others == {"baseline": "pass", "cilium-l4": "pass", "client-side": "pass"}
     markdown = (failing.folder / "report.md").read_text()
     assert md_verdicts(markdown) == {
@@ -268,11 +310,12 @@ def test_a_broken_promise_is_marked_failed_in_every_file(failing):
         "cilium": "FAIL",
         "cilium-l4": "PASS",
         "client-side": "PASS",
+        "cilium-streams": "FAIL",
     }
     assert "**FAIL: pinned, expected spread**" in markdown
     page = (failing.folder / "report.html").read_text()
     assert 'class="overall fail"' in page
-    assert png_size((failing.folder / "report.png").read_bytes()) == report.figure_size_px(4)
+    assert png_size((failing.folder / "report.png").read_bytes()) == report.figure_size_px(5)
 
 
 # ------------------------------------------------------------------------------ no probe at all
@@ -294,13 +337,19 @@ def test_probes_that_cannot_run_are_error_rows_of_a_written_report(erroring):
     assert erroring.done.returncode != 0, erroring.explain()
     counters = recap(erroring.done.stdout)
     # one rescue of ours per scenario (the role may rescue inside too)
-    assert counters["failed"] == 1 and counters["rescued"] >= 4
+    assert counters["failed"] == 1 and counters["rescued"] >= 5, erroring.explain()
     document = erroring.document
     jsonschema.validate(document, report.load_schema("report"))
     assert document["failed_scenarios"] == SCENARIOS
     for scenario in document["scenarios"]:
         assert (scenario["verdict"], scenario["result"]) == ("error", None)
-        assert scenario["error"].startswith("grpclab-probe: error: cannot connect to ")
+        # a call other than the Greeter's asks server reflection first: its deadline is met there
+        first = ("cannot connect to ", "server reflection on ")
+        if scenario["scenario"] != "cilium-streams":
+            first = first[:1]
+        assert scenario["error"].startswith(tuple(f"grpclab-probe: error: {f}" for f in first)), (
+            scenario["error"]
+        )
     markdown = (erroring.folder / "report.md").read_text()
     assert md_verdicts(markdown) == dict.fromkeys(SCENARIOS, "ERROR")
-    assert png_size((erroring.folder / "report.png").read_bytes()) == report.figure_size_px(4)
+    assert png_size((erroring.folder / "report.png").read_bytes()) == report.figure_size_px(5)

@@ -15,8 +15,25 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def md_table(markdown: str) -> list[dict[str, str]]:
-    """The rows of report.md's table as dicts by column name (cells stripped, \\| unescaped)."""
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    """The rows of report.md's first table (the scenarios') as dicts by column name (cells
+    stripped, \\| unescaped); the streams tables after it are ``md_tables``' later ones."""
+    return md_tables(markdown)[0]
+
+
+def md_tables(markdown: str) -> list[list[dict[str, str]]]:
+    """Every table of report.md, in order, each as its rows by column name."""
+    tables: list[list[str]] = []
+    previous = ""
+    for line in markdown.splitlines():
+        if line.startswith("| "):
+            if not previous.startswith("| "):
+                tables.append([])
+            tables[-1].append(line)
+        previous = line
+    return [_rows(lines) for lines in tables]
+
+
+def _rows(lines: list[str]) -> list[dict[str, str]]:
     split = [
         [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
         for line in lines

@@ -23,7 +23,14 @@ def load(path: Path):
 
 
 def test_each_scenario_has_a_short_entry_playbook_of_the_one_scenario_play() -> None:
-    assert SCENARIOS == ["baseline", "cilium", "cilium-l4", "client-side", "max-age"]
+    assert SCENARIOS == [
+        "baseline",
+        "cilium",
+        "cilium-l4",
+        "cilium-streams",
+        "client-side",
+        "max-age",
+    ]
     for name in SCENARIOS:
         prelude, play = load(ROOT / "playbooks" / f"{name}.yml")
         assert prelude["ansible.builtin.import_playbook"] == "prelude.yml"
@@ -45,6 +52,7 @@ def test_compare_imports_the_same_play_per_scenario_without_enforcing() -> None:
         "cilium",
         "cilium-l4",
         "client-side",
+        "cilium-streams",
     ]
     assert all(play["vars"]["grpc_probe_enforce"] is False for play in imports)
     assert plays[0]["vars"]["prelude_scenarios"] == [

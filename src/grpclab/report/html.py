@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from grpclab.report.picture import figure_size_px
-from grpclab.report.text import TABLE_HEADER, overall_line, table_rows
+from grpclab.report.text import (
+    TABLE_HEADER,
+    overall_line,
+    streams_heading,
+    streams_rows,
+    table_rows,
+)
 
 HTML_STYLE = """
 :root { color-scheme: light; }
@@ -36,6 +42,29 @@ ul.summaries li { margin: .2rem 0; }
 
 # Nothing may be fetched: no network, no other file; inline style and data: images only.
 HTML_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _streams_html(report: Mapping[str, Any]) -> str:
+    """Each streaming scenario's streams and messages per replica, and the plain sentence."""
+    esc = html.escape
+    parts = []
+    for doc in report["scenarios"]:
+        if not doc.get("streams"):
+            continue
+        rows = "".join(
+            f'<tr><td class="name">{esc(name)}</td><td class="num">{esc(streams)}</td>'
+            f'<td class="num">{esc(messages)}</td></tr>'
+            for name, streams, messages in streams_rows(doc)
+        )
+        parts.append(
+            f'<p class="streams" data-scenario="{esc(doc["scenario"])}">Streams of '
+            f"<code>{esc(doc['scenario'])}</code>: {esc(streams_heading(doc))}. "
+            f"{esc(doc['streams']['sentence'])}</p>\n"
+            f'<table class="streams" data-scenario="{esc(doc["scenario"])}"><thead><tr>'
+            "<th>replica</th><th>streams</th><th>messages</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+    return "\n".join(parts)
 
 
 def render_html(report: Mapping[str, Any], png: bytes) -> str:
@@ -93,6 +122,7 @@ def render_html(report: Mapping[str, Any], png: bytes) -> str:
 <p class="meta">Replicas reached per connection: one number per connection. 1 on every
 connection: each connection is pinned to one replica (balanced per connection, L4). The replica
 count on every connection: the calls are balanced per request (L7).</p>
+{_streams_html(report)}
 <img id="picture" alt="calls per replica and replicas reached per connection, per scenario"
  width="{width}" height="{height}" src="data:image/png;base64,{image}">
 <h2>Summaries</h2>

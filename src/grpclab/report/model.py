@@ -21,6 +21,8 @@ REPORT_SCHEMA = "grpclab.report/v1"
 PROBE_SCHEMAS = ("grpclab.probe/v1", "grpclab.probe/v2")
 DEFAULT_TITLE = "grpclab compare"
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+# What a streaming row shows, whatever the balancing: a stream is balanced, its messages are not.
+STREAMS_SENTENCE = "L7 spreads streams over replicas, never the messages of one stream"
 
 
 class ReportError(ValueError):
@@ -153,6 +155,35 @@ def digest(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def streams_of(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A streaming probe's streams and messages per replica, with the plain sentence; else None."""
+    streams = (result or {}).get("streams")
+    if not isinstance(streams, Mapping):
+        return None
+    per_replica = {
+        str(name): {"streams": int(c.get("streams", 0)), "messages": int(c.get("messages", 0))}
+        for name, c in (streams.get("per_replica") or {}).items()
+    }
+    split = int(streams.get("split_streams", 0))
+    count = int(streams.get("streams", 0))
+    reached = sum(1 for c in per_replica.values() if c["streams"] > 0)
+    where = (
+        f"every stream on one replica, {count} streams over {reached} replicas"
+        if split == 0
+        else f"{split} of {count} streams had messages from more than one replica"
+    )
+    return {
+        "kind": str(streams.get("kind", "")),
+        "streams": count,
+        "messages": int(streams.get("messages", 0)),
+        "messages_sent": streams.get("messages_sent"),
+        "per_replica": per_replica,
+        "split_streams": split,
+        "one_replica_per_stream": split == 0,
+        "sentence": f"{STREAMS_SENTENCE}: {where}.",
+    }
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -193,6 +224,7 @@ def _scenario_document(scenario: Scenario) -> dict[str, Any]:
         "latency_ms": {"p50": d["p50_ms"], "p99": d["p99_ms"]},
         "calls_per_second": d["calls_per_second"],
         "versions": dict(sorted(scenario.versions.items())),
+        "streams": streams_of(scenario.result),
         "result": scenario.result,
     }
 

@@ -73,6 +73,22 @@ def table_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+def streams_rows(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """A streaming scenario's replicas: name, streams, messages (none for a unary method)."""
+    streams = doc.get("streams") or {}
+    return [
+        (name, str(counts["streams"]), str(counts["messages"]))
+        for name, counts in (streams.get("per_replica") or {}).items()
+    ]
+
+
+def streams_heading(doc: Mapping[str, Any]) -> str:
+    """``180 server-streaming streams, 900 messages``."""
+    streams = doc["streams"]
+    kind = streams["kind"].replace("_", "-")
+    return f"{streams['streams']} {kind} streams, {streams['messages']} messages"
+
+
 def overall_line(report: Mapping[str, Any]) -> str:
     """One sentence: did every scenario keep its promise (a single scenario: what was seen)."""
     docs = report["scenarios"]
