@@ -238,3 +238,20 @@ def test_the_monitor_watches_another_service_over_tls_by_a_reply_field(tmp_path:
                 stop(process)
     log = (tmp_path / "shop.log").read_text()
     assert "secret-value" not in log and "Traceback" not in log, log
+
+
+def test_replies_naming_no_replica_show_what_they_carried(tmp_path: Path) -> None:
+    """An identity spec that names nothing: the window's verdict line says which specs were tried
+    and what the first reply carried, so the user can write the right one."""
+    (tmp_path / "shop").mkdir()
+    with shop_lab(tmp_path / "shop") as shop:
+        watch = _watch(
+            tmp_path / "unnamed.log", shop["l7"], _metrics_address(6), "--expect", "spread",
+            "--call", "shop.Orders/Get", "--identity", "header:x-nobody", "--duration", "4",
+        )  # fmt: skip
+        try:
+            assert watch.wait(timeout=60) == 0
+        finally:
+            stop(watch)
+    log = (tmp_path / "unnamed.log").read_text()
+    assert "header:x-nobody" in log and "x-replica" in log, log

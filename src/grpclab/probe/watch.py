@@ -61,6 +61,7 @@ class CallPath:
     origin: float
     start: Callable[[int, float, object], None]
     close: Callable[[], None]
+    notes: list[str]  # what the first reply naming no replica carried, for the verdict
 
 
 def open_call_path(options: ProbeOptions, caller: Caller) -> CallPath:
@@ -79,7 +80,7 @@ def open_call_path(options: ProbeOptions, caller: Caller) -> CallPath:
     ]
     send = [channel.unary_unary(caller.method.path).future for channel in channels]
     request, metadata, identify = caller.method.request, caller.metadata, caller.identify
-    notes: list[str] = []  # what the first reply naming no replica carried (unused here)
+    notes: list[str] = []
     origin = time.perf_counter()
 
     def start(connection: int, t: float, sink: object) -> None:
@@ -92,7 +93,7 @@ def open_call_path(options: ProbeOptions, caller: Caller) -> CallPath:
         for channel in channels:
             channel.close()
 
-    return CallPath(origin, start, close)
+    return CallPath(origin, start, close, notes)
 
 
 def resolve_caller(options: ProbeOptions) -> Caller:
@@ -310,10 +311,12 @@ class Monitor:
             self.pending.pop(0)
             calls.closed = True
             path.close()
-            self._judge(calls)
+            self._judge(calls, path.notes)
 
-    def _judge(self, calls: WindowCalls) -> None:
+    def _judge(self, calls: WindowCalls, notes: list[str]) -> None:
         tallies = tallies_of(list(calls.records), self.options.connections)
+        if notes:  # the summary then says which specs were tried and what the reply carried
+            tallies[0].unidentified = notes[0]
         verdict = judge(tallies, self.options.expectation)
         removed = self.metrics.judged(verdict, tallies)
         self.judged += 1
