@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -163,7 +164,14 @@ def trusted(value):
 
 @functools.cache
 def collections_loaded() -> None:
-    """The project's collection (grpclab.lab's filters) for the Templar, as ansible.cfg gives it."""
+    """The project's collection (grpclab.lab's filters) for the Templar, as ansible.cfg gives it.
+
+    A unit test that imported the collection's code as a plain package (``ansible_collections``
+    from sys.path) leaves it in sys.modules, where Ansible's collection finder would not look:
+    the finder is installed on a clean slate.
+    """
+    for name in [m for m in sys.modules if m.partition(".")[0] == "ansible_collections"]:
+        del sys.modules[name]
     init_plugin_loader([str(ROOT / "collections")])
 
 

@@ -161,7 +161,7 @@ def lab_from_nothing():
         (
             "grpclab_scenario=canary",
             "value of grpclab_scenario must be one of: baseline, max-age, cilium, cilium-l4, "
-            "client-side, got: canary",
+            "client-side, cilium-streams, got: canary",
         ),
         ("grpclab_platform=mars", "value of grpclab_platform must be one of: lab, kind, existing"),
         (
