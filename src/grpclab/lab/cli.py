@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -390,4 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"grpclab-lab: {error}", file=sys.stderr)
         return ERROR
     except KeyboardInterrupt:
+        return ERROR
+    except BrokenPipeError:  # the reader went away (``| head``): no traceback, none at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ERROR
